@@ -1,0 +1,134 @@
+"""tokentrace: LLM token usage as OpenTelemetry GenAI spans and metrics.
+
+Automatic: ``opentelemetry-instrument python app.py`` loads every ``tokentrace_*`` instrumentor whose
+SDK is installed. Manual::
+
+    import tokentrace
+
+    tokentrace.configure_otlp(service_name="my-app")   # optional, needs tokentrace[otlp]
+    tokentrace.instrument()                            # every supported SDK that is installed
+    ...
+    tokentrace.uninstrument()
+
+Configuration (environment, read when instrumentation starts):
+
+- ``TOKENTRACE_TOKEN_COUNTERS=false``: no per-token-type counters (histograms stay).
+- ``TOKENTRACE_OPENAI_INCLUDE_USAGE=false``: never add ``stream_options.include_usage`` to streams.
+- ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``: content capture (off by default).
+- the standard ``OTEL_*`` variables, for the SDK and exporters.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
+
+from tokentrace.instrumentor import (
+    INSTRUMENTORS,
+    AnthropicInstrumentor,
+    BedrockInstrumentor,
+    FireworksInstrumentor,
+    GoogleGenAIInstrumentor,
+    GroqInstrumentor,
+    LangChainInstrumentor,
+    MistralInstrumentor,
+    OpenAIInstrumentor,
+    TogetherInstrumentor,
+    TokentraceInstrumentor,
+)
+from tokentrace.version import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
+__all__ = [
+    "AnthropicInstrumentor",
+    "BedrockInstrumentor",
+    "FireworksInstrumentor",
+    "GoogleGenAIInstrumentor",
+    "GroqInstrumentor",
+    "LangChainInstrumentor",
+    "MistralInstrumentor",
+    "OpenAIInstrumentor",
+    "TogetherInstrumentor",
+    "TokentraceInstrumentor",
+    "__version__",
+    "configure_otlp",
+    "instrument",
+    "supported_providers",
+    "uninstrument",
+]
+
+_warned_versions: set[str] = set()
+
+
+def supported_providers() -> list[str]:
+    """The names ``instrument(providers=...)`` accepts."""
+    return list(INSTRUMENTORS)
+
+
+def _installed(package: str) -> bool:
+    try:
+        return find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def instrument(
+    providers: Iterable[str] | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> list[str]:
+    """Instrument every supported SDK that is installed (or only ``providers``); return their names.
+
+    Calling it again changes nothing. An SDK that is not installed is skipped silently; one outside
+    the supported version range is skipped with a warning. Without explicit providers the global
+    ``TracerProvider`` and ``MeterProvider`` are used.
+    """
+    wanted = list(INSTRUMENTORS) if providers is None else list(providers)
+    unknown = [name for name in wanted if name not in INSTRUMENTORS]
+    if unknown:
+        raise ValueError(f"unknown provider(s) {unknown}; supported: {supported_providers()}")
+    instrumented: list[str] = []
+    for name in wanted:
+        instrumentor = INSTRUMENTORS[name]()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumented.append(name)
+            continue
+        if not _installed(instrumentor.entry.package) or not _installed(instrumentor.entry.adapter_module):
+            continue
+        conflict = instrumentor._check_dependency_conflicts()
+        if conflict is not None:
+            if name not in _warned_versions:
+                _warned_versions.add(name)
+                warnings.warn(
+                    f"tokentrace: not instrumenting {name}: {conflict}", RuntimeWarning, stacklevel=2
+                )
+            continue
+        instrumentor.instrument(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, skip_dep_check=True
+        )
+        instrumented.append(name)
+    return instrumented
+
+
+def uninstrument() -> None:
+    """Remove every tokentrace wrapper, restoring the SDKs' original methods."""
+    for cls in INSTRUMENTORS.values():
+        instrumentor = cls()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+
+def configure_otlp(**kwargs: Any) -> Any:
+    """Set up global OTLP trace and metric export from the ``OTEL_*`` variables (``tokentrace[otlp]``).
+
+    See :func:`tokentrace.otlp.configure_otlp` for the arguments.
+    """
+    from tokentrace.otlp import configure_otlp as _configure
+
+    return _configure(**kwargs)

@@ -1,0 +1,53 @@
+"""Configuration from environment variables, read once when instrumentation starts (never per call)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Final
+
+ENV_TOKEN_COUNTERS: Final = "TOKENTRACE_TOKEN_COUNTERS"
+ENV_OPENAI_INCLUDE_USAGE: Final = "TOKENTRACE_OPENAI_INCLUDE_USAGE"
+ENV_CAPTURE_MESSAGE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+ENV_CONTENT_MAX_LENGTH: Final = "TOKENTRACE_CAPTURE_CONTENT_MAX_LENGTH"
+
+_FALSE = ("0", "false", "no", "off")
+_TRUE = ("1", "true", "yes", "on")
+# Values of OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT that put content on spans.
+_CONTENT_ON_SPANS = ("true", "span_only", "span_and_event")
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """Read a boolean environment variable; anything unrecognised keeps the default."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in _FALSE:
+        return False
+    if value in _TRUE:
+        return True
+    return default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything tokentrace reads from the environment."""
+
+    token_counters: bool = True
+    openai_include_usage: bool = True
+    capture_content: bool = False
+    content_max_length: int = 8192
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read the current environment."""
+        content_mode = os.environ.get(ENV_CAPTURE_MESSAGE_CONTENT, "").strip().lower()
+        return cls(
+            token_counters=env_flag(ENV_TOKEN_COUNTERS, True),
+            openai_include_usage=env_flag(ENV_OPENAI_INCLUDE_USAGE, True),
+            capture_content=content_mode in _CONTENT_ON_SPANS,
+            content_max_length=_env_int(ENV_CONTENT_MAX_LENGTH, 8192),
+        )

@@ -1,0 +1,223 @@
+"""The only module that touches the Tracer and the Meter: invocations in, spans and metric points out."""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.metrics import Counter, MeterProvider, get_meter
+from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.util.types import AttributeValue
+
+from tokentrace._core import semconv
+from tokentrace._core.config import Settings
+from tokentrace._core.instruments import Instruments, create_instruments
+from tokentrace._core.invocation import Invocation, RequestFacts
+from tokentrace._core.usage import ModalityCounts, TokenUsage
+from tokentrace.version import __version__
+
+_SCOPE = "tokentrace"
+
+# The invocation in flight is kept in the OpenTelemetry context, next to its span, so that a nested
+# instrumented call (an SDK under LangChain, a model hop under one user call) finds it.
+INVOCATION_KEY = otel_context.create_key("tokentrace.invocation")
+
+
+def current_invocation() -> Invocation | None:
+    """The tokentrace invocation the current context belongs to, if any."""
+    value = otel_context.get_value(INVOCATION_KEY)
+    return value if isinstance(value, Invocation) else None
+
+
+def error_type_of(exc: BaseException) -> str:
+    """A low-cardinality name for an exception: its class name."""
+    return type(exc).__qualname__ or semconv.ERROR_TYPE_OTHER
+
+
+class Emitter:
+    """Starts spans for invocations and, at their end, writes attributes and records metrics."""
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self._tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
+        meter = get_meter(_SCOPE, __version__, meter_provider)
+        self._instruments: Instruments = create_instruments(meter, with_counters=self.settings.token_counters)
+
+    def start(self, facts: RequestFacts, parent: Invocation | None = None) -> Invocation:
+        """Begin an invocation; nested under ``parent`` it gets no span of its own."""
+        if parent is not None:
+            return Invocation(facts, None, None, perf_counter(), parent=parent)
+        attributes: dict[str, AttributeValue] = {
+            semconv.GEN_AI_OPERATION_NAME: facts.operation,
+            semconv.GEN_AI_PROVIDER_NAME: facts.provider,
+        }
+        if facts.model:
+            attributes[semconv.GEN_AI_REQUEST_MODEL] = facts.model
+        if facts.server_address:
+            attributes[semconv.SERVER_ADDRESS] = facts.server_address
+            if facts.server_port is not None:
+                attributes[semconv.SERVER_PORT] = facts.server_port
+        if facts.stream:
+            attributes[semconv.GEN_AI_REQUEST_STREAM] = True
+        if facts.attributes:
+            attributes.update(facts.attributes)
+        name = f"{facts.operation} {facts.model}" if facts.model else facts.operation
+        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        invocation = Invocation(facts, span, None, perf_counter())
+        invocation.context = otel_context.set_value(
+            INVOCATION_KEY, invocation, trace.set_span_in_context(span)
+        )
+        return invocation
+
+    def finish(self, invocation: Invocation, error: BaseException | None = None) -> None:
+        """End the invocation once: span attributes, status, end, then the metric points."""
+        if invocation.ended:
+            return
+        invocation.ended = True
+        if error is not None and invocation.error_type is None:
+            invocation.error_type = error_type_of(error)
+        parent = invocation.parent
+        if parent is not None:
+            if not parent.ended:
+                parent.absorb(invocation)
+            return
+        ended_at = perf_counter()
+        usage = invocation.effective_usage
+        span = invocation.span
+        if span is not None and span.is_recording():
+            span.set_attributes(self._response_attributes(invocation, usage))
+            if invocation.error_type is not None:
+                span.set_status(Status(StatusCode.ERROR, invocation.error_type))
+        if span is not None:
+            span.end()
+        self._record_metrics(invocation, usage, ended_at)
+
+    def _response_attributes(
+        self, invocation: Invocation, usage: TokenUsage | None
+    ) -> dict[str, AttributeValue]:
+        attributes: dict[str, AttributeValue] = {}
+        if invocation.response_id:
+            attributes[semconv.GEN_AI_RESPONSE_ID] = invocation.response_id
+        if invocation.response_model:
+            attributes[semconv.GEN_AI_RESPONSE_MODEL] = invocation.response_model
+        if invocation.finish_reasons:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(invocation.finish_reasons)
+        if invocation.first_chunk_at is not None:
+            attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
+                invocation.first_chunk_at - invocation.started_at
+            )
+        if invocation.provider != invocation.facts.provider:
+            attributes[semconv.GEN_AI_PROVIDER_NAME] = invocation.provider
+        if invocation.server_address and invocation.server_address != invocation.facts.server_address:
+            attributes[semconv.SERVER_ADDRESS] = invocation.server_address
+            if invocation.server_port is not None:
+                attributes[semconv.SERVER_PORT] = invocation.server_port
+        if usage is not None:
+            _put(attributes, semconv.GEN_AI_USAGE_INPUT_TOKENS, usage.input)
+            _put(attributes, semconv.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output)
+            _put(attributes, semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read)
+            _put(attributes, semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, usage.cache_write)
+            _put(attributes, semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning)
+            _put_modalities(attributes, usage.input_modalities, semconv.usage_input_tokens_for)
+            _put_modalities(attributes, usage.output_modalities, semconv.usage_output_tokens_for)
+            _put_modalities(attributes, usage.cache_read_modalities, semconv.usage_cache_read_tokens_for)
+        if invocation.attributes:
+            attributes.update(invocation.attributes)
+        if invocation.error_type is not None:
+            attributes[semconv.ERROR_TYPE] = invocation.error_type
+        return attributes
+
+    def _record_metrics(self, invocation: Invocation, usage: TokenUsage | None, ended_at: float) -> None:
+        facts = invocation.facts
+        attributes: dict[str, AttributeValue] = {
+            semconv.GEN_AI_OPERATION_NAME: facts.operation,
+            semconv.GEN_AI_PROVIDER_NAME: invocation.provider,
+        }
+        if facts.model:
+            attributes[semconv.GEN_AI_REQUEST_MODEL] = facts.model
+        if invocation.response_model:
+            attributes[semconv.GEN_AI_RESPONSE_MODEL] = invocation.response_model
+        if invocation.server_address:
+            attributes[semconv.SERVER_ADDRESS] = invocation.server_address
+            if invocation.server_port is not None:
+                attributes[semconv.SERVER_PORT] = invocation.server_port
+        ctx = invocation.context
+        instruments = self._instruments
+        if invocation.error_type is not None:
+            instruments.operation_duration.record(
+                ended_at - invocation.started_at,
+                {**attributes, semconv.ERROR_TYPE: invocation.error_type},
+                context=ctx,
+            )
+        else:
+            instruments.operation_duration.record(ended_at - invocation.started_at, attributes, context=ctx)
+        if invocation.first_chunk_at is not None:
+            instruments.time_to_first_chunk.record(
+                invocation.first_chunk_at - invocation.started_at, attributes, context=ctx
+            )
+            chunk_times = invocation.chunk_times
+            if chunk_times:
+                per_chunk = instruments.time_per_output_chunk
+                previous = invocation.first_chunk_at
+                for at in chunk_times:
+                    per_chunk.record(at - previous, attributes, context=ctx)
+                    previous = at
+        if usage is None or not facts.records_usage_metrics:
+            return
+        token_usage = instruments.token_usage
+        if usage.input is not None:
+            token_usage.record(usage.input, {**attributes, semconv.GEN_AI_TOKEN_TYPE: "input"}, context=ctx)
+        if usage.output is not None:
+            token_usage.record(usage.output, {**attributes, semconv.GEN_AI_TOKEN_TYPE: "output"}, context=ctx)
+        counters = instruments.counters
+        if counters is not None:
+            _count(counters.input, usage.input, usage.input_modalities, attributes, ctx)
+            _count(counters.output, usage.output, usage.output_modalities, attributes, ctx)
+            _count(counters.cache_read, usage.cache_read, usage.cache_read_modalities, attributes, ctx)
+            _count(counters.cache_write, usage.cache_write, (), attributes, ctx)
+            _count(counters.reasoning, usage.reasoning, (), attributes, ctx)
+
+
+def _put(attributes: dict[str, AttributeValue], key: str, value: int | None) -> None:
+    if value is not None:
+        attributes[key] = value
+
+
+def _put_modalities(attributes: dict[str, AttributeValue], counts: ModalityCounts, name_for: object) -> None:
+    for modality, value in counts:
+        if modality in semconv.MODALITIES:
+            attributes[name_for(modality)] = value  # type: ignore[operator]
+
+
+def split_by_modality(total: int | None, counts: ModalityCounts) -> list[tuple[str, int]]:
+    """Split ``total`` into per-modality parts, the unexplained rest under ``unknown``.
+
+    A breakdown that does not fit inside the total is not trusted: all of it goes to ``unknown``.
+    """
+    if total is None:
+        return []
+    known = [(modality, value) for modality, value in counts if modality in semconv.MODALITIES and value]
+    rest = total - sum(value for _, value in known)
+    if rest < 0:
+        return [(semconv.MODALITY_UNKNOWN, total)]
+    if rest or not known:
+        known.append((semconv.MODALITY_UNKNOWN, rest))
+    return known
+
+
+def _count(
+    counter: Counter,
+    total: int | None,
+    counts: ModalityCounts,
+    attributes: dict[str, AttributeValue],
+    ctx: Context | None,
+) -> None:
+    for modality, value in split_by_modality(total, counts):
+        counter.add(value, {**attributes, semconv.GEN_AI_TOKEN_MODALITY: modality}, context=ctx)

@@ -1,0 +1,222 @@
+"""Transparent proxies for streamed responses: every chunk passes through untouched, telemetry ends once.
+
+The proxy finalizes its invocation exactly once: when the stream is exhausted, when reading it
+raises, when it is closed or its context manager exits, and when an abandoned stream is garbage
+collected. Per-chunk work is one clock read, one list append and the adapter's accumulator; the
+per-chunk timing metric is recorded in bulk when the stream ends, off the chunk path.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from time import perf_counter
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import wrapt
+from opentelemetry import context as otel_context
+
+from tokentrace._core.guard import guard, report_internal_error, strict_mode
+from tokentrace._core.invocation import Invocation
+
+if TYPE_CHECKING:
+    from tokentrace._core.emitter import Emitter
+
+
+class StreamAccumulator(Protocol):
+    """Provider logic for one stream: reads each chunk, then applies the merged facts at the end."""
+
+    def on_chunk(self, chunk: Any) -> bool:
+        """Read one chunk; return False to hide it from the caller (only chunks tokentrace caused)."""
+        ...
+
+    def finish(self, invocation: Invocation) -> None:
+        """Apply what the chunks said (usage, response id, finish reasons) to the invocation."""
+        ...
+
+
+class _StreamTelemetry(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    """State and finalization shared by the sync and async proxies (kept in ``_self_*`` attributes)."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        invocation: Invocation,
+        accumulator: StreamAccumulator,
+        emitter: Emitter,
+        *,
+        reattach_context: bool = False,
+    ) -> None:
+        super().__init__(wrapped)
+        self._self_invocation = invocation
+        self._self_accumulator = accumulator
+        self._self_emitter = emitter
+        self._self_done = False
+        # Frameworks whose own code runs while the stream is read (LangChain) need the invocation's
+        # context current during each read, so nested SDK calls find it.
+        self._self_reattach = reattach_context and invocation.context is not None
+
+    def _self_observe(self, chunk: Any) -> bool:
+        arrived_at = perf_counter()
+        try:
+            visible = self._self_accumulator.on_chunk(chunk)
+        except Exception:
+            if strict_mode():
+                raise
+            report_internal_error("stream.on_chunk")
+            visible = True
+        if visible is False:
+            return False
+        invocation = self._self_invocation
+        if invocation.first_chunk_at is None:
+            invocation.first_chunk_at = arrived_at
+        elif invocation.chunk_times is None:
+            invocation.chunk_times = [arrived_at]
+        else:
+            invocation.chunk_times.append(arrived_at)
+        return True
+
+    def _self_finalize(self, error: BaseException | None) -> None:
+        if self._self_done:
+            return
+        self._self_done = True
+        invocation = self._self_invocation
+        with guard("stream.accumulator.finish"):
+            self._self_accumulator.finish(invocation)
+        with guard("stream.finish"):
+            self._self_emitter.finish(invocation, error)
+
+    def __del__(self) -> None:
+        # An abandoned stream: end the span with whatever usage had arrived.
+        if not getattr(self, "_self_done", True):
+            with guard("stream.abandoned"):
+                self._self_finalize(None)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return self.__wrapped__.__reduce_ex__(protocol)
+
+
+class SyncStreamWrapper(_StreamTelemetry):
+    """Proxy for a synchronous stream (iterator, context manager, ``close()``)."""
+
+    def __init__(self, wrapped: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(wrapped, *args, **kwargs)
+        # Some streams are iterators (``__next__``); others are only iterable (generator-backed).
+        self._self_iterator: Iterator[Any] | None = wrapped if hasattr(type(wrapped), "__next__") else None
+
+    def __iter__(self) -> SyncStreamWrapper:
+        return self
+
+    def __next__(self) -> Any:
+        while True:
+            iterator = self._self_iterator
+            if iterator is None:
+                iterator = self._self_iterator = iter(self.__wrapped__)
+            token = otel_context.attach(self._self_invocation.context) if self._self_reattach else None  # type: ignore[arg-type]
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                self._self_finalize(None)
+                raise
+            except BaseException as exc:
+                self._self_finalize(exc)
+                raise
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+            if self._self_done or self._self_observe(chunk):
+                return chunk
+
+    def __enter__(self) -> SyncStreamWrapper:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, traceback)
+        finally:
+            self._self_finalize(None)
+
+    def close(self) -> Any:
+        """Close the underlying stream, then end the telemetry."""
+        close = self.__wrapped__.close
+        try:
+            return close()
+        finally:
+            self._self_finalize(None)
+
+
+class AsyncStreamWrapper(_StreamTelemetry):
+    """Proxy for an asynchronous stream (async iterator, async context manager, ``close``/``aclose``)."""
+
+    def __init__(self, wrapped: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(wrapped, *args, **kwargs)
+        self._self_iterator: AsyncIterator[Any] | None = (
+            wrapped if hasattr(type(wrapped), "__anext__") else None
+        )
+
+    def __aiter__(self) -> AsyncStreamWrapper:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            iterator = self._self_iterator
+            if iterator is None:
+                iterator = self._self_iterator = self.__wrapped__.__aiter__()
+            token = otel_context.attach(self._self_invocation.context) if self._self_reattach else None  # type: ignore[arg-type]
+            try:
+                chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                self._self_finalize(None)
+                raise
+            except BaseException as exc:
+                self._self_finalize(exc)
+                raise
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+            if self._self_done or self._self_observe(chunk):
+                return chunk
+
+    async def __aenter__(self) -> AsyncStreamWrapper:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, traceback)
+        finally:
+            self._self_finalize(None)
+
+    def close(self) -> Any:
+        """Close the underlying stream (awaitable when the SDK's ``close`` is), then end the telemetry."""
+        # openai and anthropic streams have ``async def close``; others a plain ``close``.
+        result = self.__wrapped__.close()
+        if inspect.isawaitable(result):
+            return self._self_then_finalize(result)
+        self._self_finalize(None)
+        return result
+
+    async def aclose(self) -> Any:
+        """Close the underlying async generator, then end the telemetry."""
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            self._self_finalize(None)
+
+    async def _self_then_finalize(self, pending: Awaitable[Any]) -> Any:
+        try:
+            return await pending
+        finally:
+            self._self_finalize(None)

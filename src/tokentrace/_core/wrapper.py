@@ -1,0 +1,219 @@
+"""The one wrapper every patched SDK method runs through, written once for all providers.
+
+The SDK method is called exactly once, outside every guard, with the caller's arguments (plus, where
+an adapter asks for it, the usage-reporting option a stream needs). The caller gets the SDK's own
+return value, or a transparent proxy around a stream, and the SDK's own exceptions, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from tokentrace._core.emitter import Emitter, current_invocation, error_type_of
+from tokentrace._core.guard import guard, report_internal_error, strict_mode
+from tokentrace._core.invocation import Invocation, RequestFacts
+from tokentrace._core.stream import AsyncStreamWrapper, StreamAccumulator, SyncStreamWrapper
+
+Wrapped = Callable[..., Any]
+SyncWrapper = Callable[[Wrapped, Any, tuple[Any, ...], dict[str, Any]], Any]
+AsyncWrapper = Callable[[Wrapped, Any, tuple[Any, ...], dict[str, Any]], Coroutine[Any, Any, Any]]
+
+
+class Endpoint(Protocol):
+    """How one SDK method is observed; adapters implement it (see ``EndpointBase`` for defaults)."""
+
+    name: str
+
+    def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestFacts | None:
+        """Facts of the request, or None to leave this call alone."""
+        ...
+
+    def prepare(self, facts: RequestFacts, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments to call the SDK with (the caller's, unless a stream needs usage)."""
+        ...
+
+    def stream_of(self, result: Any) -> Any | None:
+        """The stream inside ``result`` that needs a proxy, or None for a complete response."""
+        ...
+
+    def with_stream(self, result: Any, proxy: Any) -> Any:
+        """``result`` with its stream replaced by ``proxy`` (usually ``proxy`` itself)."""
+        ...
+
+    def on_response(self, invocation: Invocation, result: Any) -> None:
+        """Apply a complete response's facts (usage, id, model, finish reasons) to the invocation."""
+        ...
+
+    def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> StreamAccumulator:
+        """A fresh accumulator for a stream this call returned."""
+        ...
+
+    def error_type(self, exc: BaseException) -> str | None:
+        """A provider-specific ``error.type`` for ``exc``, or None for the exception's class name."""
+        ...
+
+
+class EndpointBase:
+    """Defaults for an ``Endpoint``: no kwargs changes, no streams, nothing read from responses."""
+
+    name = "endpoint"
+
+    def prepare(self, facts: RequestFacts, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Send the caller's arguments unchanged."""
+        return kwargs
+
+    def stream_of(self, result: Any) -> Any | None:
+        """No stream by default."""
+        return None
+
+    def with_stream(self, result: Any, proxy: Any) -> Any:
+        """The proxy replaces the result."""
+        return proxy
+
+    def on_response(self, invocation: Invocation, result: Any) -> None:
+        """Nothing to read by default."""
+
+    def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> StreamAccumulator:
+        """Endpoints whose ``stream_of`` finds streams must say how to read them."""
+        raise NotImplementedError(f"{self.name} returned a stream but reads none")
+
+    def error_type(self, exc: BaseException) -> str | None:
+        """Use the exception's class name."""
+        return None
+
+
+@dataclass(slots=True)
+class Switch:
+    """Turns a set of wrappers off at once.
+
+    Wrappers captured elsewhere (``with_raw_response``, another instrumentation wrapping ours) keep
+    existing after uninstrument and must pass through.
+    """
+
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Started:
+    invocation: Invocation
+    kwargs: dict[str, Any]
+    token: object | None
+
+
+def _start(
+    endpoint: Endpoint, emitter: Emitter, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Started | None:
+    try:
+        current = current_invocation()
+        parent = None
+        if current is not None and not current.ended:
+            if not current.facts.absorbs_nested:
+                # An SDK method called from inside another instrumented one: already observed.
+                return None
+            parent = current
+        facts = endpoint.request(instance, args, kwargs)
+        if facts is None:
+            return None
+        invocation = emitter.start(facts, parent)
+    except Exception:
+        if strict_mode():
+            raise
+        report_internal_error(f"{endpoint.name}.request")
+        return None
+    send = kwargs
+    with guard(f"{endpoint.name}.prepare"):
+        send = endpoint.prepare(facts, instance, kwargs)
+    token = None
+    with guard("context.attach"):
+        if invocation.context is not None:
+            token = otel_context.attach(invocation.context)
+    return _Started(invocation, send, token)
+
+
+def _detach(token: object | None) -> None:
+    if token is not None:
+        with guard("context.detach"):
+            otel_context.detach(token)  # type: ignore[arg-type]
+
+
+def _fail(endpoint: Endpoint, emitter: Emitter, invocation: Invocation, exc: BaseException) -> None:
+    with guard(f"{endpoint.name}.error"):
+        invocation.error_type = endpoint.error_type(exc) or error_type_of(exc)
+        emitter.finish(invocation, exc)
+
+
+def _complete(
+    endpoint: Endpoint,
+    emitter: Emitter,
+    started: _Started,
+    result: Any,
+    proxy_type: type[SyncStreamWrapper] | type[AsyncStreamWrapper],
+) -> Any:
+    invocation = started.invocation
+    stream = None
+    with guard(f"{endpoint.name}.stream_of"):
+        stream = endpoint.stream_of(result)
+    if stream is not None:
+        try:
+            accumulator = endpoint.new_accumulator(invocation, started.kwargs)
+            proxy = proxy_type(stream, invocation, accumulator, emitter)
+            return endpoint.with_stream(result, proxy)
+        except Exception:
+            if strict_mode():
+                raise
+            report_internal_error(f"{endpoint.name}.stream")
+            with guard(f"{endpoint.name}.finish"):
+                emitter.finish(invocation)
+            return result
+    with guard(f"{endpoint.name}.response"):
+        endpoint.on_response(invocation, result)
+    with guard(f"{endpoint.name}.finish"):
+        emitter.finish(invocation)
+    return result
+
+
+def traced(endpoint: Endpoint, emitter: Emitter, switch: Switch) -> SyncWrapper:
+    """A wrapt wrapper for a synchronous SDK method."""
+
+    def wrapper(wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not switch.active or not is_instrumentation_enabled():
+            return wrapped(*args, **kwargs)
+        started = _start(endpoint, emitter, instance, args, kwargs)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **started.kwargs)
+        except BaseException as exc:
+            _detach(started.token)
+            _fail(endpoint, emitter, started.invocation, exc)
+            raise
+        _detach(started.token)
+        return _complete(endpoint, emitter, started, result, SyncStreamWrapper)
+
+    return wrapper
+
+
+def async_traced(endpoint: Endpoint, emitter: Emitter, switch: Switch) -> AsyncWrapper:
+    """A wrapt wrapper for an ``async def`` SDK method."""
+
+    async def wrapper(wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not switch.active or not is_instrumentation_enabled():
+            return await wrapped(*args, **kwargs)
+        started = _start(endpoint, emitter, instance, args, kwargs)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **started.kwargs)
+        except BaseException as exc:
+            _detach(started.token)
+            _fail(endpoint, emitter, started.invocation, exc)
+            raise
+        _detach(started.token)
+        return _complete(endpoint, emitter, started, result, AsyncStreamWrapper)
+
+    return wrapper

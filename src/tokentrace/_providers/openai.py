@@ -1,0 +1,439 @@
+"""OpenAI SDK: chat completions, Responses, embeddings and legacy completions (sync, async, streamed).
+
+Wrapped: ``chat.completions.create``/``parse``, ``responses.create``/``parse``, ``embeddings.create``
+and legacy ``completions.create``.
+The ``.stream()`` helpers of chat completions and Responses call ``create`` internally, so only
+``create`` and ``parse`` are wrapped: one span per user call. Sources, openai 3.54:
+``openai/resources/chat/completions/completions.py``, ``openai/resources/responses/responses.py``,
+``openai/types/completion_usage.py``, ``openai/types/responses/response_usage.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+from tokentrace._core import semconv
+from tokentrace._core.config import Settings
+from tokentrace._core.invocation import Invocation, RequestFacts
+from tokentrace._core.patching import WrapTarget
+from tokentrace._core.request import as_int, as_str, is_given, sampling_attributes
+from tokentrace._core.server import server_of
+from tokentrace._core.usage import TokenUsage, attr, count_at, modality_counts
+from tokentrace._core.wrapper import EndpointBase
+
+# Hosts of OpenAI-compatible APIs, by suffix, and the provider each one is (README lists them).
+_PROVIDER_BY_HOST_SUFFIX: tuple[tuple[str, str], ...] = (
+    ("api.openai.com", semconv.PROVIDER_OPENAI),
+    (".openai.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    (".cognitiveservices.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    (".services.ai.azure.com", semconv.PROVIDER_AZURE_OPENAI),
+    ("api.groq.com", semconv.PROVIDER_GROQ),
+    ("api.together.xyz", semconv.PROVIDER_TOGETHER),
+    ("api.together.ai", semconv.PROVIDER_TOGETHER),
+    ("api.fireworks.ai", semconv.PROVIDER_FIREWORKS),
+    ("api.mistral.ai", semconv.PROVIDER_MISTRAL_AI),
+    ("generativelanguage.googleapis.com", semconv.PROVIDER_GCP_GEMINI),
+    ("aiplatform.googleapis.com", semconv.PROVIDER_GCP_VERTEX_AI),
+    ("api.deepseek.com", semconv.PROVIDER_DEEPSEEK),
+    ("api.x.ai", semconv.PROVIDER_X_AI),
+    ("api.perplexity.ai", semconv.PROVIDER_PERPLEXITY),
+    ("openrouter.ai", semconv.PROVIDER_OPENROUTER),
+    ("api.anthropic.com", semconv.PROVIDER_ANTHROPIC),
+    (".amazonaws.com", semconv.PROVIDER_AWS_BEDROCK),
+)
+# openai.* attributes describe OpenAI's own API; the conventions keep them off other providers' spans.
+_OPENAI_API_PROVIDERS = (semconv.PROVIDER_OPENAI, semconv.PROVIDER_AZURE_OPENAI)
+# Azure OpenAI rejects ``stream_options`` before this API version.
+_AZURE_STREAM_OPTIONS_SINCE = "2024-09-01"
+
+
+def provider_for_host(host: str | None, client: Any = None) -> str:
+    """The ``gen_ai.provider.name`` for an OpenAI-SDK client talking to ``host``.
+
+    Anything unrecognised (a proxy, a local server) is reported as ``openai``: the conventions
+    ask for the instrumentation's best knowledge, and the API spoken is OpenAI's.
+    """
+    if client is not None and "Azure" in type(client).__name__:
+        return semconv.PROVIDER_AZURE_OPENAI
+    if host:
+        for suffix, provider in _PROVIDER_BY_HOST_SUFFIX:
+            if host == suffix.lstrip(".") or host.endswith(suffix):
+                return provider
+    return semconv.PROVIDER_OPENAI
+
+
+# --- pure readers ----------------------------------------------------------------------------------
+
+
+def extract_chat_usage(usage: Any) -> TokenUsage | None:
+    """Normalize ``CompletionUsage`` (chat and legacy completions).
+
+    prompt_tokens already includes cached tokens and completion_tokens includes reasoning, as the
+    conventions want (https://platform.openai.com/docs/api-reference/chat/object#chat/object-usage).
+    """
+    if usage is None:
+        return None
+    prompt_details = attr(usage, "prompt_tokens_details")
+    completion_details = attr(usage, "completion_tokens_details")
+    return TokenUsage(
+        input=count_at(usage, "prompt_tokens"),
+        output=count_at(usage, "completion_tokens"),
+        cache_read=count_at(prompt_details, "cached_tokens"),
+        cache_write=count_at(prompt_details, "cache_write_tokens"),
+        reasoning=count_at(completion_details, "reasoning_tokens"),
+        input_modalities=_modalities(prompt_details),
+        output_modalities=_modalities(completion_details),
+    )
+
+
+def extract_responses_usage(usage: Any) -> TokenUsage | None:
+    """``ResponseUsage`` (Responses API): input_tokens includes cached, output_tokens includes reasoning."""
+    if usage is None:
+        return None
+    input_details = attr(usage, "input_tokens_details")
+    return TokenUsage(
+        input=count_at(usage, "input_tokens"),
+        output=count_at(usage, "output_tokens"),
+        cache_read=count_at(input_details, "cached_tokens"),
+        cache_write=count_at(input_details, "cache_write_tokens"),
+        reasoning=count_at(usage, "output_tokens_details", "reasoning_tokens"),
+    )
+
+
+def extract_embeddings_usage(usage: Any) -> TokenUsage | None:
+    """Embeddings report input tokens only; there is no output count to record."""
+    if usage is None:
+        return None
+    return TokenUsage(input=count_at(usage, "prompt_tokens"))
+
+
+def _modalities(details: Any) -> tuple[tuple[str, int], ...]:
+    if details is None:
+        return ()
+    return modality_counts(
+        (modality, attr(details, f"{modality}_tokens")) for modality in ("text", "audio", "image")
+    )
+
+
+def extract_finish_reasons(choices: Any) -> list[str] | None:
+    """One finish reason per choice, in choice order."""
+    if not isinstance(choices, list) or not choices:
+        return None
+    reasons = [as_str(attr(choice, "finish_reason")) for choice in choices]
+    return [reason or "error" for reason in reasons] if any(reasons) else None
+
+
+def responses_finish_reason(response: Any) -> str | None:
+    """The Responses API has no per-choice reason: derive one from the response status."""
+    status = as_str(attr(response, "status"))
+    if status == "completed":
+        return "stop"
+    if status == "incomplete":
+        return as_str(attr(attr(response, "incomplete_details"), "reason")) or "incomplete"
+    if status == "failed":
+        return "error"
+    return None
+
+
+def _output_type(response_format: Any) -> str | None:
+    kind = as_str(attr(response_format, "type"))
+    if kind in ("json_schema", "json_object"):
+        return "json"
+    if kind == "text":
+        return "text"
+    if isinstance(response_format, type):  # parse(response_format=PydanticModel)
+        return "json"
+    return None
+
+
+# --- endpoints -------------------------------------------------------------------------------------
+
+
+class _OpenAIEndpoint(EndpointBase):
+    """What every OpenAI endpoint shares: provider and server from the client, and the openai.* facts."""
+
+    operation: str = semconv.OPERATION_CHAT
+    api_type: str | None = None
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        self.settings = settings
+
+    def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestFacts | None:
+        """Facts from the client's base URL and the keyword arguments."""
+        client = attr(instance, "_client")
+        host, port = server_of(attr(client, "base_url"))
+        provider = provider_for_host(host, client)
+        attributes = self.request_attributes(kwargs)
+        if provider in _OPENAI_API_PROVIDERS:
+            if self.api_type:
+                attributes[semconv.OPENAI_API_TYPE] = self.api_type
+            tier = as_str(kwargs.get("service_tier"))
+            if tier and tier != "auto":
+                attributes[semconv.OPENAI_REQUEST_SERVICE_TIER] = tier
+        return RequestFacts(
+            operation=self.operation,
+            provider=provider,
+            model=as_str(kwargs.get("model")),
+            server_address=host,
+            server_port=port,
+            stream=kwargs.get("stream") is True,
+            attributes=attributes,
+        )
+
+    def request_attributes(self, kwargs: dict[str, Any]) -> dict[str, AttributeValue]:
+        """Sampling parameters and output type."""
+        attributes = sampling_attributes(kwargs)
+        output_type = _output_type(kwargs.get("response_format"))
+        if output_type:
+            attributes[semconv.GEN_AI_OUTPUT_TYPE] = output_type
+        return attributes
+
+    def stream_of(self, result: Any) -> Any | None:
+        """``Stream``/``AsyncStream`` results are proxied; complete responses are read at once."""
+        kind = type(result)
+        return result if hasattr(kind, "__next__") or hasattr(kind, "__anext__") else None
+
+    def apply_common(self, invocation: Invocation, response: Any) -> None:
+        """Response id, model, and for OpenAI's own API the service tier and system fingerprint."""
+        invocation.response_id = as_str(attr(response, "id"))
+        invocation.response_model = as_str(attr(response, "model"))
+        if invocation.provider in _OPENAI_API_PROVIDERS:
+            invocation.set_attribute(
+                semconv.OPENAI_RESPONSE_SERVICE_TIER, as_str(attr(response, "service_tier"))
+            )
+            invocation.set_attribute(
+                semconv.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, as_str(attr(response, "system_fingerprint"))
+            )
+
+
+class ChatCompletions(_OpenAIEndpoint):
+    """``chat.completions.create`` and ``parse`` (and legacy ``completions.create``)."""
+
+    api_type: str | None = "chat_completions"
+
+    def __init__(self, name: str, settings: Settings, operation: str = semconv.OPERATION_CHAT) -> None:
+        super().__init__(name, settings)
+        self.operation = operation
+        if operation != semconv.OPERATION_CHAT:
+            self.api_type = None
+
+    def request_attributes(self, kwargs: dict[str, Any]) -> dict[str, AttributeValue]:
+        """Chat parameters, plus ``reasoning_effort``."""
+        attributes = super().request_attributes(kwargs)
+        effort = as_str(kwargs.get("reasoning_effort"))
+        if effort:
+            attributes[semconv.GEN_AI_REQUEST_REASONING_LEVEL] = effort
+        return attributes
+
+    def prepare(self, facts: RequestFacts, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Ask a stream for its usage when the caller left ``stream_options`` unset.
+
+        Without ``include_usage`` no chunk carries usage, and the call's tokens are lost. The
+        caller's own ``stream_options`` (even an explicit ``None``) always wins.
+        """
+        if not facts.stream or not self.settings.openai_include_usage:
+            return kwargs
+        if "stream_options" in kwargs and (
+            kwargs["stream_options"] is None or is_given(kwargs["stream_options"])
+        ):
+            return kwargs
+        if facts.provider == semconv.PROVIDER_AZURE_OPENAI:
+            api_version = as_str(attr(attr(instance, "_client"), "_api_version")) or ""
+            if api_version < _AZURE_STREAM_OPTIONS_SINCE:
+                return kwargs
+        return {**kwargs, "stream_options": _InjectedStreamOptions(include_usage=True)}
+
+    def on_response(self, invocation: Invocation, result: Any) -> None:
+        """Read a ``ChatCompletion`` (or a legacy ``Completion``)."""
+        self.apply_common(invocation, result)
+        invocation.set_usage(extract_chat_usage(attr(result, "usage")))
+        invocation.finish_reasons = extract_finish_reasons(attr(result, "choices"))
+
+    def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> ChatStreamAccumulator:
+        """Hide the usage-only chunk only when tokentrace is the one that asked for it."""
+        injected = isinstance(sent_kwargs.get("stream_options"), _InjectedStreamOptions)
+        return ChatStreamAccumulator(self, hide_usage_chunk=injected)
+
+
+class _InjectedStreamOptions(dict[str, Any]):
+    """``{"include_usage": True}`` added by tokentrace; a plain dict to the SDK, recognisable to us."""
+
+
+class ChatStreamAccumulator:
+    """Chunks of a chat (or legacy completions) stream: usage arrives once, on the last chunk."""
+
+    __slots__ = ("endpoint", "hide_usage_chunk", "first", "usage", "reasons")
+
+    def __init__(self, endpoint: ChatCompletions, *, hide_usage_chunk: bool) -> None:
+        self.endpoint = endpoint
+        self.hide_usage_chunk = hide_usage_chunk
+        self.first: Any = None
+        self.usage: Any = None
+        self.reasons: dict[int, str] = {}
+
+    def on_chunk(self, chunk: Any) -> bool:
+        """Note the first chunk, finish reasons and usage; hide the usage-only chunk we asked for."""
+        if self.first is None:
+            self.first = chunk
+        usage = chunk.usage
+        choices = chunk.choices
+        if choices:
+            for choice in choices:
+                reason = choice.finish_reason
+                if reason:
+                    self.reasons[choice.index] = reason
+        if usage is not None:
+            self.usage = usage
+            # Azure's first chunk also has no choices, but it never carries usage.
+            if not choices and self.hide_usage_chunk:
+                return False
+        return True
+
+    def finish(self, invocation: Invocation) -> None:
+        """Apply the merged facts."""
+        if self.first is not None:
+            self.endpoint.apply_common(invocation, self.first)
+        invocation.set_usage(extract_chat_usage(self.usage))
+        if self.reasons:
+            invocation.finish_reasons = [self.reasons[index] for index in sorted(self.reasons)]
+
+
+class Responses(_OpenAIEndpoint):
+    """``responses.create`` and ``parse``."""
+
+    api_type: str | None = "responses"
+
+    def request_attributes(self, kwargs: dict[str, Any]) -> dict[str, AttributeValue]:
+        """Responses parameters: ``max_output_tokens``, ``reasoning.effort``, ``previous_response_id``."""
+        attributes = sampling_attributes(kwargs, max_tokens_keys=("max_output_tokens",))
+        effort = as_str(attr(kwargs.get("reasoning"), "effort"))
+        if effort:
+            attributes[semconv.GEN_AI_REQUEST_REASONING_LEVEL] = effort
+        previous = as_str(kwargs.get("previous_response_id"))
+        if previous:
+            attributes[semconv.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID] = previous
+        output_type = _output_type(attr(kwargs.get("text"), "format")) or _output_type(
+            kwargs.get("text_format")
+        )
+        if output_type:
+            attributes[semconv.GEN_AI_OUTPUT_TYPE] = output_type
+        return attributes
+
+    def on_response(self, invocation: Invocation, result: Any) -> None:
+        """Read a ``Response``."""
+        self.apply_response(invocation, result)
+
+    def apply_response(self, invocation: Invocation, response: Any) -> None:
+        """Facts of a complete ``Response`` object."""
+        self.apply_common(invocation, response)
+        invocation.set_usage(extract_responses_usage(attr(response, "usage")))
+        reason = responses_finish_reason(response)
+        if reason:
+            invocation.finish_reasons = [reason]
+
+    def new_accumulator(
+        self, invocation: Invocation, sent_kwargs: dict[str, Any]
+    ) -> ResponsesStreamAccumulator:
+        """Responses streams carry the whole response in their terminal event."""
+        return ResponsesStreamAccumulator(self)
+
+
+# Events of a Responses stream that carry the final response (with usage).
+_TERMINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class ResponsesStreamAccumulator:
+    """Events of a Responses stream: ``response.created`` names it, a terminal event has the usage."""
+
+    __slots__ = ("endpoint", "response")
+
+    def __init__(self, endpoint: Responses) -> None:
+        self.endpoint = endpoint
+        self.response: Any = None
+
+    def on_chunk(self, chunk: Any) -> bool:
+        """Keep the latest response snapshot the stream sent."""
+        if chunk.type in _TERMINAL_RESPONSE_EVENTS or self.response is None:
+            response = attr(chunk, "response")
+            if response is not None:
+                self.response = response
+        return True
+
+    def finish(self, invocation: Invocation) -> None:
+        """Apply the last response snapshot."""
+        if self.response is not None:
+            self.endpoint.apply_response(invocation, self.response)
+
+
+class Embeddings(_OpenAIEndpoint):
+    """``embeddings.create``: input tokens only."""
+
+    operation = semconv.OPERATION_EMBEDDINGS
+
+    def request_attributes(self, kwargs: dict[str, Any]) -> dict[str, AttributeValue]:
+        """The encoding format asked for."""
+        attributes: dict[str, AttributeValue] = {}
+        encoding = as_str(kwargs.get("encoding_format"))
+        if encoding:
+            attributes[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = (encoding,)
+        dimensions = as_int(kwargs.get("dimensions"))
+        if dimensions is not None:
+            attributes[semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
+        return attributes
+
+    def stream_of(self, result: Any) -> Any | None:
+        """Embeddings never stream."""
+        return None
+
+    def on_response(self, invocation: Invocation, result: Any) -> None:
+        """Read a ``CreateEmbeddingResponse``."""
+        invocation.response_model = as_str(attr(result, "model"))
+        invocation.set_usage(extract_embeddings_usage(attr(result, "usage")))
+        data = attr(result, "data")
+        if isinstance(data, list) and data:
+            vector = attr(data[0], "embedding")
+            if isinstance(vector, list):
+                invocation.set_attribute(semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
+
+
+def targets(settings: Settings) -> Sequence[WrapTarget]:
+    """Every OpenAI method tokentrace wraps."""
+    chat = "openai.resources.chat.completions.completions"
+    responses = "openai.resources.responses.responses"
+    legacy = "openai.resources.completions"
+    embeddings = "openai.resources.embeddings"
+    return (
+        WrapTarget(chat, "Completions.create", ChatCompletions("openai.chat", settings)),
+        WrapTarget(chat, "AsyncCompletions.create", ChatCompletions("openai.chat", settings), is_async=True),
+        WrapTarget(chat, "Completions.parse", ChatCompletions("openai.chat.parse", settings)),
+        WrapTarget(
+            chat, "AsyncCompletions.parse", ChatCompletions("openai.chat.parse", settings), is_async=True
+        ),
+        WrapTarget(responses, "Responses.create", Responses("openai.responses", settings)),
+        WrapTarget(
+            responses, "AsyncResponses.create", Responses("openai.responses", settings), is_async=True
+        ),
+        WrapTarget(responses, "Responses.parse", Responses("openai.responses.parse", settings)),
+        WrapTarget(
+            responses, "AsyncResponses.parse", Responses("openai.responses.parse", settings), is_async=True
+        ),
+        WrapTarget(
+            legacy,
+            "Completions.create",
+            ChatCompletions("openai.completions", settings, semconv.OPERATION_TEXT_COMPLETION),
+        ),
+        WrapTarget(
+            legacy,
+            "AsyncCompletions.create",
+            ChatCompletions("openai.completions", settings, semconv.OPERATION_TEXT_COMPLETION),
+            is_async=True,
+        ),
+        WrapTarget(embeddings, "Embeddings.create", Embeddings("openai.embeddings", settings)),
+        WrapTarget(
+            embeddings, "AsyncEmbeddings.create", Embeddings("openai.embeddings", settings), is_async=True
+        ),
+    )
