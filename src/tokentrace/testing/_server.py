@@ -11,6 +11,7 @@ import importlib
 import json
 import re
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -124,6 +125,15 @@ def sse_event(data: Any, event: str | None = None, newline: str = "\n") -> bytes
     return f"{head}data: {payload}{newline}{newline}".encode()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients drop kept-alive connections whenever they like; that is not a server error.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 def load_routes() -> list[Route]:
     """Every provider's routes (a provider module that is not there yet contributes none)."""
     routes: list[Route] = []
@@ -152,8 +162,7 @@ class FakeProvider:
         self._lock = threading.Lock()
         self.requests: list[FakeRequest] = []
         self._host = host
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = _QuietServer((host, port), _make_handler(self))
         self._thread: threading.Thread | None = None
 
     @property
