@@ -14,7 +14,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,24 @@ def _protocol() -> str:
     ).strip()
 
 
+def otlp_exporters() -> tuple[SpanExporter, MetricReader]:
+    """A span exporter and a periodic metric reader, by the ``OTEL_EXPORTER_OTLP_*`` variables.
+
+    The protocol is ``grpc`` unless ``OTEL_EXPORTER_OTLP_PROTOCOL`` says ``http/protobuf``.
+    """
+    if _protocol() == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
+            OTLPMetricExporter,
+        )
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
+            OTLPSpanExporter,
+        )
+    return OTLPSpanExporter(), PeriodicExportingMetricReader(OTLPMetricExporter())
+
+
 def configure_otlp(
     *,
     service_name: str | None = None,
@@ -54,21 +72,12 @@ def configure_otlp(
         {"service.name": service_name} if service_name and not os.environ.get("OTEL_SERVICE_NAME") else {}
     )
     resource = Resource.create(attributes)
-    if _protocol() == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
-            OTLPMetricExporter,
-        )
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-            OTLPSpanExporter,
-        )
+    span_exporter, metric_reader = otlp_exporters()
     tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    readers: list[MetricReader] = [PeriodicExportingMetricReader(OTLPMetricExporter())]
-    readers.extend(extra_metric_readers or [])
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=[metric_reader, *(extra_metric_readers or [])]
+    )
     if set_global:
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)

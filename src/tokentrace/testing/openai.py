@@ -282,6 +282,7 @@ def embeddings(request: FakeRequest, script: Mapping[str, Any]) -> Reply:
 
 ROUTES = (
     Route("openai.chat", "POST", r"/v1/chat/completions", chat_completions),
+    Route("openai.azure_chat", "POST", r"/openai/deployments/[^/]+/chat/completions", chat_completions),
     Route("openai.responses", "POST", r"/v1/responses", responses),
     Route("openai.embeddings", "POST", r"/v1/embeddings", embeddings),
     Route("openai.completions", "POST", r"/v1/completions", completions),
