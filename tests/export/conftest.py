@@ -261,22 +261,22 @@ class VictoriaMetrics:
         assert body["status"] == "success", body
         return body["data"]
 
+    @staticmethod
+    def _time(at: float | None) -> str:
+        # Without an explicit time VictoriaMetrics evaluates at the current second rounded down,
+        # which is before a sample written a moment ago: evaluate just after now instead.
+        return f"{time.time() + 1 if at is None else at:.3f}"
+
     def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
         """An instant query: ``[{"metric": {...}, "value": [ts, "v"]}, ...]``."""
-        params: dict[str, str | list[str]] = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        data = self.api("/api/v1/query", **params)
+        data = self.api("/api/v1/query", query=expr, time=self._time(at))
         assert data["resultType"] == "vector", data
         result: list[dict[str, Any]] = data["result"]
         return result
 
     def raw_samples(self, selector: str, window: str = "1h", at: float | None = None) -> list[dict[str, Any]]:
         """The stored samples of the selected series: ``[{"metric": {...}, "values": [[ts, "v"], ...]}]``."""
-        params: dict[str, str | list[str]] = {"query": f"{selector}[{window}]"}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        data = self.api("/api/v1/query", **params)
+        data = self.api("/api/v1/query", query=f"{selector}[{window}]", time=self._time(at))
         assert data["resultType"] == "matrix", data
         result: list[dict[str, Any]] = data["result"]
         return result
