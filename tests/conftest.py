@@ -7,7 +7,8 @@ import os
 # Our own bugs must be loud under the test suite (the guard re-raises instead of swallowing).
 os.environ["TOKENTRACE_STRICT"] = "1"
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -17,7 +18,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tokentrace
+from tests.leak_scan import exported_strings, leaks, secrets_of
 from tests.telemetry import Telemetry
+from tokentrace._core.config import Settings
 from tokentrace.testing import FakeProvider
 
 
@@ -28,15 +31,33 @@ def fake_provider() -> Iterator[FakeProvider]:
 
 
 @pytest.fixture
-def fake(fake_provider: FakeProvider) -> Iterator[FakeProvider]:
+def fake(fake_provider: FakeProvider) -> FakeProvider:
+    # Requests stay recorded after the test: the leak check reads them at teardown.
     fake_provider.reset()
-    yield fake_provider
-    fake_provider.reset()
+    return fake_provider
+
+
+CAPTURE_ON = pytest.StashKey[bool]()
+
+
+def _check_nothing_sensitive(
+    request: pytest.FixtureRequest, spans: Sequence[Any], points: Sequence[Any]
+) -> None:
+    """No key, auth header or content string the fake provider received may have been exported."""
+    if request.node.stash.get(CAPTURE_ON, False):
+        return
+    if "fake_provider" not in request.fixturenames:
+        return
+    fake: FakeProvider = request.getfixturevalue("fake_provider")
+    found = leaks(secrets_of(fake.requests), exported_strings(spans, points))
+    assert not found, f"sensitive strings exported: {found[:5]}"
 
 
 @pytest.fixture
-def span_exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
+def span_exporter(request: pytest.FixtureRequest) -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    yield exporter
+    _check_nothing_sensitive(request, exporter.get_finished_spans(), [])
 
 
 @pytest.fixture
@@ -47,8 +68,18 @@ def tracer_provider(span_exporter: InMemorySpanExporter) -> TracerProvider:
 
 
 @pytest.fixture
-def metric_reader() -> InMemoryMetricReader:
-    return InMemoryMetricReader()
+def metric_reader(request: pytest.FixtureRequest) -> Iterator[InMemoryMetricReader]:
+    reader = InMemoryMetricReader()
+    yield reader
+    data = reader.get_metrics_data()
+    points = [
+        point
+        for resource in (data.resource_metrics if data else ())
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        for point in metric.data.data_points
+    ]
+    _check_nothing_sensitive(request, [], points)
 
 
 @pytest.fixture
@@ -65,11 +96,13 @@ def telemetry(span_exporter: InMemorySpanExporter, metric_reader: InMemoryMetric
 
 @pytest.fixture
 def instrument(
-    tracer_provider: TracerProvider, meter_provider: MeterProvider
+    request: pytest.FixtureRequest, tracer_provider: TracerProvider, meter_provider: MeterProvider
 ) -> Iterator[Callable[..., list[str]]]:
     """``instrument("openai")`` instruments the named SDKs with the test's providers; undone after."""
 
     def _instrument(*providers: str) -> list[str]:
+        # A test that opts in to content capture is exempt from the leak check.
+        request.node.stash[CAPTURE_ON] = Settings.from_env().capture_content
         return tokentrace.instrument(
             providers, tracer_provider=tracer_provider, meter_provider=meter_provider
         )

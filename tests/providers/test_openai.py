@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 from typing import Any
 
 import openai
@@ -618,6 +619,56 @@ def test_azure_api_version_without_stream_options_is_left_alone(
     (request,) = fake.requests_to("openai.azure_chat")
     assert "stream_options" not in request.json
     assert "gen_ai.usage.input_tokens" not in telemetry.only_span().attributes
+
+
+# --- content capture (opt-in) -----------------------------------------------------------------------
+
+
+def test_content_is_captured_only_when_opted_in(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")
+    instrument("openai")
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
+    client(fake).chat.completions.create(model="gpt-4o-mini", messages=messages)  # type: ignore[arg-type]
+    list(client(fake).chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True))  # type: ignore[arg-type]
+    for span in telemetry.spans():
+        assert json.loads(span.attributes["gen_ai.input.messages"]) == [
+            {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+            {"role": "user", "parts": [{"type": "text", "content": "Say hello."}]},
+        ]
+        assert json.loads(span.attributes["gen_ai.output.messages"]) == [
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": "Hello! How can I help you today?"}],
+                "finish_reason": "stop",
+            }
+        ]
+
+
+def test_captured_content_respects_the_size_limit(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_AND_EVENT")
+    monkeypatch.setenv("TOKENTRACE_CAPTURE_CONTENT_MAX_LENGTH", "256")
+    instrument("openai")
+    client(fake).responses.create(model="o4-mini", input="word " * 500, instructions="Answer in one word.")
+    span = telemetry.only_span()
+    captured = span.attributes["gen_ai.input.messages"]
+    assert len(captured) <= 256
+    assert [item["role"] for item in json.loads(captured)] == ["system", "user"]
+    assert json.loads(span.attributes["gen_ai.output.messages"])[0]["parts"][0]["content"] == "Paris."
+
+
+@pytest.mark.parametrize("value", ["", "false", "NO_CONTENT", "event_only", "garbage"])
+def test_content_is_not_captured_otherwise(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    instrument("openai")
+    client(fake).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    attributes = telemetry.only_span().attributes
+    assert "gen_ai.input.messages" not in attributes and "gen_ai.output.messages" not in attributes
 
 
 # --- pure normalizers --------------------------------------------------------------------------------

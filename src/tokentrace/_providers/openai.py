@@ -17,6 +17,7 @@ from opentelemetry.util.types import AttributeValue
 
 from tokentrace._core import semconv
 from tokentrace._core.config import Settings
+from tokentrace._core.content import Message, Part, encode_messages, message, text_part
 from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.patching import WrapTarget
 from tokentrace._core.request import as_int, as_str, is_given, sampling_attributes
@@ -149,6 +150,100 @@ def _output_type(response_format: Any) -> str | None:
     return None
 
 
+# --- content (only read when capture is switched on) -----------------------------------------------
+
+
+def _content_parts(content: Any) -> list[Part]:
+    if isinstance(content, str):
+        return [text_part(content)]
+    parts: list[Part] = []
+    if isinstance(content, list):
+        for item in content:
+            kind = as_str(attr(item, "type")) or "unknown"
+            text = attr(item, "text")
+            if isinstance(text, str):
+                parts.append(text_part(text))
+            else:
+                parts.append({"type": "generic", "generic_type": kind})
+    return parts
+
+
+def _tool_call_parts(tool_calls: Any) -> list[Part]:
+    if not isinstance(tool_calls, list):
+        return []
+    return [
+        {
+            "type": "tool_call",
+            "id": as_str(attr(call, "id")),
+            "name": as_str(attr(attr(call, "function"), "name")),
+            "arguments": attr(attr(call, "function"), "arguments"),
+        }
+        for call in tool_calls
+    ]
+
+
+def chat_input_messages(messages: Any) -> list[Message]:
+    """The chat request's messages in the conventions' schema."""
+    result: list[Message] = []
+    if not isinstance(messages, (list, tuple)):
+        return result
+    for item in messages:
+        role = as_str(attr(item, "role")) or "user"
+        if role == "tool":
+            parts: list[Part] = [
+                {
+                    "type": "tool_call_response",
+                    "id": as_str(attr(item, "tool_call_id")),
+                    "response": attr(item, "content"),
+                }
+            ]
+        else:
+            parts = _content_parts(attr(item, "content")) + _tool_call_parts(attr(item, "tool_calls"))
+        result.append(message(role, parts))
+    return result
+
+
+def chat_output_messages(choices: Any) -> list[Message]:
+    """One assistant message per choice."""
+    if not isinstance(choices, list):
+        return []
+    return [
+        message(
+            "assistant",
+            _content_parts(attr(attr(choice, "message"), "content"))
+            + _tool_call_parts(attr(attr(choice, "message"), "tool_calls")),
+            as_str(attr(choice, "finish_reason")) or "error",
+        )
+        for choice in choices
+    ]
+
+
+def responses_input_messages(input_value: Any, instructions: Any) -> list[Message]:
+    """The Responses request's input (a string or a list of messages)."""
+    result: list[Message] = []
+    if isinstance(instructions, str):
+        result.append(message("system", [text_part(instructions)]))
+    if isinstance(input_value, str):
+        result.append(message("user", [text_part(input_value)]))
+    elif isinstance(input_value, list):
+        for item in input_value:
+            result.append(
+                message(as_str(attr(item, "role")) or "user", _content_parts(attr(item, "content")))
+            )
+    return result
+
+
+def responses_output_messages(response: Any) -> list[Message]:
+    """The text of a Response's output messages."""
+    parts: list[Part] = []
+    output = attr(response, "output")
+    for item in output if isinstance(output, list) else ():
+        if attr(item, "type") == "message":
+            parts.extend(_content_parts(attr(item, "content")))
+    reason = responses_finish_reason(response) or "error"
+    return [message("assistant", parts, reason)] if parts else []
+
+
 # --- endpoints -------------------------------------------------------------------------------------
 
 
@@ -222,11 +317,23 @@ class ChatCompletions(_OpenAIEndpoint):
             self.api_type = None
 
     def request_attributes(self, kwargs: dict[str, Any]) -> dict[str, AttributeValue]:
-        """Chat parameters, plus ``reasoning_effort``."""
+        """Chat parameters, plus ``reasoning_effort``; the input messages when capture is on."""
         attributes = super().request_attributes(kwargs)
         effort = as_str(kwargs.get("reasoning_effort"))
         if effort:
             attributes[semconv.GEN_AI_REQUEST_REASONING_LEVEL] = effort
+        if self.settings.capture_content:
+            prompt = kwargs.get("prompt")
+            messages = (
+                chat_input_messages(kwargs.get("messages"))
+                if "messages" in kwargs
+                else [message("user", [text_part(prompt)])]
+                if isinstance(prompt, str)
+                else []
+            )
+            attributes[semconv.GEN_AI_INPUT_MESSAGES] = encode_messages(
+                messages, self.settings.content_max_length
+            )
         return attributes
 
     def prepare(self, facts: RequestFacts, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -250,8 +357,14 @@ class ChatCompletions(_OpenAIEndpoint):
     def on_response(self, invocation: Invocation, result: Any) -> None:
         """Read a ``ChatCompletion`` (or a legacy ``Completion``)."""
         self.apply_common(invocation, result)
+        choices = attr(result, "choices")
         invocation.set_usage(extract_chat_usage(attr(result, "usage")))
-        invocation.finish_reasons = extract_finish_reasons(attr(result, "choices"))
+        invocation.finish_reasons = extract_finish_reasons(choices)
+        if self.settings.capture_content:
+            invocation.set_attribute(
+                semconv.GEN_AI_OUTPUT_MESSAGES,
+                encode_messages(chat_output_messages(choices), self.settings.content_max_length),
+            )
 
     def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> ChatStreamAccumulator:
         """Hide the usage-only chunk only when tokentrace is the one that asked for it."""
@@ -266,7 +379,7 @@ class _InjectedStreamOptions(dict[str, Any]):
 class ChatStreamAccumulator:
     """Chunks of a chat (or legacy completions) stream: usage arrives once, on the last chunk."""
 
-    __slots__ = ("endpoint", "hide_usage_chunk", "first", "usage", "reasons")
+    __slots__ = ("endpoint", "hide_usage_chunk", "first", "usage", "reasons", "texts")
 
     def __init__(self, endpoint: ChatCompletions, *, hide_usage_chunk: bool) -> None:
         self.endpoint = endpoint
@@ -274,6 +387,8 @@ class ChatStreamAccumulator:
         self.first: Any = None
         self.usage: Any = None
         self.reasons: dict[int, str] = {}
+        # Text per choice, kept only when content capture is on.
+        self.texts: dict[int, list[str]] | None = {} if endpoint.settings.capture_content else None
 
     def on_chunk(self, chunk: Any) -> bool:
         """Note the first chunk, finish reasons and usage; hide the usage-only chunk we asked for."""
@@ -286,12 +401,21 @@ class ChatStreamAccumulator:
                 reason = choice.finish_reason
                 if reason:
                     self.reasons[choice.index] = reason
+                if self.texts is not None:
+                    self._keep_text(choice)
         if usage is not None:
             self.usage = usage
             # Azure's first chunk also has no choices, but it never carries usage.
             if not choices and self.hide_usage_chunk:
                 return False
         return True
+
+    def _keep_text(self, choice: Any) -> None:
+        assert self.texts is not None
+        delta = attr(choice, "delta")
+        text = attr(delta, "content") if delta is not None else attr(choice, "text")
+        if isinstance(text, str) and text:
+            self.texts.setdefault(attr(choice, "index") or 0, []).append(text)
 
     def finish(self, invocation: Invocation) -> None:
         """Apply the merged facts."""
@@ -300,6 +424,19 @@ class ChatStreamAccumulator:
         invocation.set_usage(extract_chat_usage(self.usage))
         if self.reasons:
             invocation.finish_reasons = [self.reasons[index] for index in sorted(self.reasons)]
+        if self.texts is not None:
+            outputs = [
+                message(
+                    "assistant",
+                    [text_part("".join(self.texts.get(index, [])))],
+                    self.reasons.get(index, "error"),
+                )
+                for index in sorted(set(self.texts) | set(self.reasons))
+            ]
+            invocation.set_attribute(
+                semconv.GEN_AI_OUTPUT_MESSAGES,
+                encode_messages(outputs, self.endpoint.settings.content_max_length),
+            )
 
 
 class Responses(_OpenAIEndpoint):
@@ -321,6 +458,11 @@ class Responses(_OpenAIEndpoint):
         )
         if output_type:
             attributes[semconv.GEN_AI_OUTPUT_TYPE] = output_type
+        if self.settings.capture_content:
+            messages = responses_input_messages(kwargs.get("input"), kwargs.get("instructions"))
+            attributes[semconv.GEN_AI_INPUT_MESSAGES] = encode_messages(
+                messages, self.settings.content_max_length
+            )
         return attributes
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
@@ -334,6 +476,11 @@ class Responses(_OpenAIEndpoint):
         reason = responses_finish_reason(response)
         if reason:
             invocation.finish_reasons = [reason]
+        if self.settings.capture_content:
+            invocation.set_attribute(
+                semconv.GEN_AI_OUTPUT_MESSAGES,
+                encode_messages(responses_output_messages(response), self.settings.content_max_length),
+            )
 
     def new_accumulator(
         self, invocation: Invocation, sent_kwargs: dict[str, Any]
