@@ -123,6 +123,17 @@ def test_token_usage_histogram_has_advised_buckets(
     assert counter.data.data_points[0].attributes["gen_ai.token.modality"] == "unknown"
 
 
+def test_token_counters_can_be_switched_off(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOKENTRACE_TOKEN_COUNTERS", "false")
+    instrument("openai")
+    client(fake).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert telemetry.points("gen_ai.client.inference.usage.input_tokens") == []
+    assert telemetry.points("gen_ai.client.inference.usage.cache_read.input_tokens") == []
+    assert telemetry.token_usage() == {"input": (1217, 1), "output": (9, 1)}
+
+
 async def test_async_chat_completion(fake: FakeProvider, instrument: Any, telemetry: Telemetry) -> None:
     instrument("openai")
     async with async_client(fake) as aclient:
