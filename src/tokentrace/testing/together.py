@@ -53,7 +53,7 @@ def _words(text: str) -> list[str]:
 
 
 def chat_reply(wire: ChatWire, request: FakeRequest, script: Mapping[str, Any]) -> Reply:
-    """A complete chat completion, or its SSE stream when the request says ``"stream": true``."""
+    """A complete chat completion (``n`` choices), or its SSE stream for ``"stream": true``."""
     if "error" in script:
         return wire.error(int(script["error"]))
     body = request.json
@@ -62,18 +62,21 @@ def chat_reply(wire: ChatWire, request: FakeRequest, script: Mapping[str, Any]) 
     usage = script.get("usage", wire.usage)
     finish_reason = script.get("finish_reason", wire.finish_reason)
     if not body.get("stream"):
-        choice = {
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "finish_reason": finish_reason,
-            **wire.choice_fields,
-        }
+        choices = [
+            {
+                "index": index,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+                **wire.choice_fields,
+            }
+            for index in range(int(body.get("n") or 1))
+        ]
         payload: dict[str, Any] = {
             "id": wire.id,
             "object": "chat.completion",
             "created": CREATED,
             "model": model,
-            "choices": [choice],
+            "choices": choices,
             **wire.response_fields,
         }
         if usage is not None:
