@@ -33,6 +33,7 @@ RESPONSES_USAGE = {
 CHAT_MODEL = "gpt-4o-mini"
 REASONING_MODEL = "o4-mini"
 MESSAGES = [{"role": "user", "content": "Say hello"}]
+STREAM_CHUNK_DELAY = 0.03  # seconds between streamed chunks (11 chunks: about 0.3 s per stream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +91,12 @@ def openai_client(fake: FakeProvider) -> OpenAI:
 
 
 def openai_round(fake: FakeProvider, client: OpenAI) -> None:
-    """Two chat calls, one streamed chat call, one Responses call, one chat call failing with 500."""
-    fake.enqueue("openai.chat", {"usage": CHAT_USAGE}, {"usage": CHAT_USAGE}, {"usage": CHAT_USAGE})
+    """Two chat calls, one streamed chat call, one Responses call, one chat call failing with 500.
+
+    The stream's chunks come ``STREAM_CHUNK_DELAY`` apart, so durations fill more than one bucket.
+    """
+    streamed = {"usage": CHAT_USAGE, "chunk_delay": STREAM_CHUNK_DELAY}
+    fake.enqueue("openai.chat", {"usage": CHAT_USAGE}, {"usage": CHAT_USAGE}, streamed)
     for _ in range(2):
         client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES)
     stream = client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES, stream=True)
@@ -125,7 +130,7 @@ def _call_anthropic(fake: FakeProvider) -> None:
     from anthropic import Anthropic
 
     client = Anthropic(base_url=fake.base_url("anthropic"), api_key="test", max_retries=0)
-    client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES)
+    client.messages.create(model="claude-haiku-4-5", max_tokens=64, messages=MESSAGES)
 
 
 def _call_google_genai(fake: FakeProvider) -> None:
@@ -149,7 +154,7 @@ def _call_bedrock(fake: FakeProvider) -> None:
         aws_secret_access_key="test",
     )
     client.converse(
-        modelId="anthropic.claude-3-haiku-20240307-v1:0",
+        modelId="anthropic.claude-haiku-4-5-20251001-v1:0",
         messages=[{"role": "user", "content": [{"text": "Say hello"}]}],
     )
 
