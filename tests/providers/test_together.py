@@ -11,6 +11,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.providers.test_openai import assert_attributes
 from tests.telemetry import Telemetry
+from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.usage import TokenUsage
 from tokentrace._providers._openai_compatible import extract_finish_reasons
 from tokentrace._providers.together import ChatCompletions, extract_usage
@@ -270,3 +271,28 @@ def test_seed_example_end_to_end(fake: FakeProvider, instrument: Any, telemetry:
     )
     assert "gen_ai.usage.cache_read.input_tokens" not in span.attributes
     assert telemetry.token_usage() == {"input": (20, 1), "output": (208, 1)}
+
+
+class Odd:
+    """A chunk whose fields hold whatever a broken payload put there."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [Odd(choices=5, usage="n/a"), Odd()],
+        [Odd(choices=[Odd(finish_reason={"x": 1}, index="0")], usage=Odd(prompt_tokens=-1))],
+        [Odd(choices="stop", usage=[1, 2]), None],
+    ],
+)
+def test_accumulator_tolerates_odd_chunks(chunks: list[Any]) -> None:
+    """Under strict mode a raise here would fail the test: odd chunks give no facts, never an error."""
+    invocation = Invocation(RequestFacts("chat", "together"), None, None, 0.0)
+    accumulator = ChatCompletions("together.chat").new_accumulator(invocation, {})
+    assert all(accumulator.on_chunk(chunk) for chunk in chunks)
+    accumulator.finish(invocation)
+    assert invocation.usage is None
+    assert invocation.finish_reasons in (None, ["error"])

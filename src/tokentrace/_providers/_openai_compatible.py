@@ -200,7 +200,7 @@ class ChatStreamAccumulator:
         if self.first is None:
             self.first = chunk
         choices = getattr(chunk, "choices", None)
-        if choices:
+        if isinstance(choices, list):
             for position, choice in enumerate(choices):
                 reason = getattr(choice, "finish_reason", None)
                 if reason:
