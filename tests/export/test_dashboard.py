@@ -30,11 +30,14 @@ from tests.export.conftest import (
     otlp_exporters,
 )
 from tests.export.workload import (
+    ANTHROPIC_ROUND,
     CHAT_MODEL,
     OPENAI_ERROR_TYPE,
     OPENAI_ROUND,
     STREAM_CHUNK_DELAY,
     Totals,
+    anthropic_client,
+    anthropic_round,
     openai_client,
     openai_round,
 )
@@ -45,6 +48,8 @@ STACK = REPO / "collector-config"
 DASHBOARD = STACK / "grafana" / "dashboards" / "llm-token-usage.json"
 SERVICE_PREFIX = "dashboard-workload"
 ROUNDS = 2
+# What one round adds, per (provider, request model): OpenAI without cache writes, Anthropic with.
+ROUND = {**OPENAI_ROUND, **ANTHROPIC_ROUND}
 WINDOW = "10m"  # stands in for $__rate_interval and $__range: covers the whole workload
 
 Labels = frozenset[tuple[str, str]]
@@ -212,15 +217,19 @@ def scene(
     service = f"{SERVICE_PREFIX}-{uuid.uuid4().hex[:8]}"
     pipeline = make_pipeline(*otlp_exporters("grpc", collector.grpc_endpoint), service_name=service)
     tokentrace.instrument(
-        ["openai"], tracer_provider=pipeline.tracer_provider, meter_provider=pipeline.meter_provider
+        ["openai", "anthropic"],
+        tracer_provider=pipeline.tracer_provider,
+        meter_provider=pipeline.meter_provider,
     )
     try:
         fake_provider.reset()
         client = openai_client(fake_provider)
+        claude = anthropic_client(fake_provider)
         for index in range(ROUNDS):
             if index:
                 time.sleep(1.0)  # two exports a second apart: rate() has an interval to divide by
             openai_round(fake_provider, client)
+            anthropic_round(fake_provider, claude)
             pipeline.flush()
     finally:
         tokentrace.uninstrument()
@@ -228,7 +237,7 @@ def scene(
     try:
         calls = f'gen_ai_client_operation_duration_seconds_count{{service_name="{service}"}}'
         vm = victoria_metrics
-        vm.wait_for_series(calls, count=len(OPENAI_ROUND) + 1)  # + the failed calls' series
+        vm.wait_for_series(calls, count=len(ROUND) + 1)  # + the failed calls' series
         deadline = time.monotonic() + 15
         while True:
             vm.flush()
@@ -251,7 +260,7 @@ def scene(
                 "gen_ai_client_operation_time_per_output_chunk_seconds_bucket",
             )
         }
-        yield Scene(vm, service, at, (last - first) / 1000, OPENAI_ROUND, raw_buckets)
+        yield Scene(vm, service, at, (last - first) / 1000, ROUND, raw_buckets)
     finally:
         pipeline.shutdown()
 
@@ -369,7 +378,7 @@ EXPECTED: dict[tuple[str, str], Callable[[Scene], Series]] = {
         s, lambda t: None if t.cache_write is None else s.rate(t.cache_write)
     ),
     ("Tokens per second by provider, model and type", "E"): lambda s: by_model(
-        s, lambda t: s.rate(t.reasoning)
+        s, lambda t: None if t.reasoning is None else s.rate(t.reasoning)
     ),
     ("Cache-hit ratio by model", "A"): lambda s: by_model(s, lambda t: t.cache_read / t.input),
     ("Calls per second", "A"): lambda s: by_model(s, lambda t: s.rate(t.calls)),
@@ -449,5 +458,5 @@ def test_variable_queries(scene: Scene) -> None:
         assert parsed is not None, query
         answers[name] = scene.vm.label_values(parsed.group(2), substitute(parsed.group(1), scene.service))
     assert scene.service in answers["service"]
-    assert answers["provider"] == sorted({provider for provider, _ in OPENAI_ROUND})
-    assert answers["model"] == sorted({model for _, model in OPENAI_ROUND})
+    assert answers["provider"] == sorted({provider for provider, _ in ROUND})
+    assert answers["model"] == sorted({model for _, model in ROUND})

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from anthropic import Anthropic
 from openai import InternalServerError, OpenAI
 
 from tokentrace.testing import FakeProvider
@@ -46,8 +47,9 @@ class Totals:
     input: int
     output: int
     cache_read: int
-    reasoning: int
-    cache_write: int | None = None  # None: the provider never reports it, so no series exists
+    # None: the provider never reports it, so no series exists.
+    reasoning: int | None
+    cache_write: int | None = None
     # Per successful call: (input tokens, output tokens), for the tokens-per-call histogram.
     per_call: tuple[tuple[int, int], ...] = ()
 
@@ -60,7 +62,7 @@ class Totals:
             input=self.input * rounds,
             output=self.output * rounds,
             cache_read=self.cache_read * rounds,
-            reasoning=self.reasoning * rounds,
+            reasoning=None if self.reasoning is None else self.reasoning * rounds,
             cache_write=None if self.cache_write is None else self.cache_write * rounds,
             per_call=self.per_call * rounds,
         )
@@ -83,6 +85,29 @@ OPENAI_ROUND: dict[tuple[str, str], Totals] = {
     ),
 }
 OPENAI_ERROR_TYPE = "InternalServerError"
+
+# One Anthropic call with prompt caching: 100 uncached input tokens, 200 written to the cache,
+# 1000 read from it. tokentrace's input count includes both cache parts (semconv).
+ANTHROPIC_USAGE = {
+    "input_tokens": 100,
+    "cache_creation_input_tokens": 200,
+    "cache_read_input_tokens": 1000,
+    "output_tokens": 50,
+}
+ANTHROPIC_MODEL = "claude-haiku-4-5"
+ANTHROPIC_ROUND: dict[tuple[str, str], Totals] = {
+    ("anthropic", ANTHROPIC_MODEL): Totals(
+        calls=1,
+        errors=0,
+        streams=0,
+        input=1300,
+        output=50,
+        cache_read=1000,
+        cache_write=200,
+        reasoning=None,
+        per_call=((1300, 50),),
+    ),
+}
 
 
 def openai_client(fake: FakeProvider) -> OpenAI:
@@ -107,6 +132,17 @@ def openai_round(fake: FakeProvider, client: OpenAI) -> None:
     fake.enqueue("openai.chat", {"error": 500})
     with pytest.raises(InternalServerError):
         client.chat.completions.create(model=CHAT_MODEL, messages=MESSAGES)
+
+
+def anthropic_client(fake: FakeProvider) -> Anthropic:
+    """The real Anthropic client, pointed at the fake provider, without retries."""
+    return Anthropic(base_url=fake.base_url("anthropic"), api_key="test", max_retries=0)
+
+
+def anthropic_round(fake: FakeProvider, client: Anthropic) -> None:
+    """One messages call that reads and writes the prompt cache."""
+    fake.enqueue("anthropic.messages", {"usage": ANTHROPIC_USAGE})
+    client.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES)
 
 
 # --- one plain call per provider, for "every provider present" -------------------------------------
