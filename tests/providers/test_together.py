@@ -8,6 +8,7 @@ import httpx
 import pytest
 import together
 from opentelemetry.trace import SpanKind, StatusCode
+from together.types.chat.chat_completion_usage import ChatCompletionUsage
 
 from tests.providers.test_openai import assert_attributes
 from tests.telemetry import Telemetry
@@ -239,6 +240,11 @@ SEED_TOKEN_USAGE = {"completion_tokens": 208, "prompt_tokens": 20, "total_tokens
             TokenUsage(input=50, output=5, cache_read=16),
         ),
         ({"prompt_tokens": 20, "total_tokens": 228}, TokenUsage(input=20)),
+        # An extra key on an SDK model built without it in ``model_fields_set`` still counts.
+        (
+            ChatCompletionUsage.construct(prompt_tokens=20, total_tokens=228, cached_tokens=3),
+            TokenUsage(input=20, cache_read=3),
+        ),
         ({"prompt_tokens": 20, "completion_tokens": None, "cached_tokens": "3"}, TokenUsage(input=20)),
         (None, None),
     ],

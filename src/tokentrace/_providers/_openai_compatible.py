@@ -34,9 +34,11 @@ def reported_count(obj: Any, name: str) -> int | None:
         return None
     try:
         fields_set = getattr(obj, "model_fields_set", None)
+        declared = name in getattr(type(obj), "model_fields", ())
     except Exception:
-        fields_set = None
-    if isinstance(fields_set, (set, frozenset)) and name not in fields_set:
+        fields_set, declared = None, False
+    # Only a declared field can have been defaulted; extra keys are there only if they were sent.
+    if declared and isinstance(fields_set, (set, frozenset)) and name not in fields_set:
         return None
     return as_count(attr(obj, name))
 
