@@ -446,6 +446,22 @@ def test_extract_usage_metadata(usage_metadata: Any, expected: TokenUsage | None
             {"token_usage": {"prompt_tokens": 19}}, TokenUsage(19, None), id="fireworks-no-completion"
         ),
         pytest.param(
+            # langchain-aws ChatBedrock on Claude today: prompt_tokens excludes the cache counts
+            {
+                "usage": {
+                    "prompt_tokens": 21,
+                    "completion_tokens": 12,
+                    "cache_read_input_tokens": 1024,
+                    "cache_write_input_tokens": 188,
+                    "total_tokens": 1245,
+                },
+                "stop_reason": "end_turn",
+                "model_id": "anthropic.claude-v2",
+            },
+            TokenUsage(1233, 12, cache_read=1024, cache_write=188),
+            id="bedrock-legacy-cache",
+        ),
+        pytest.param(
             # Google GenAI keeps usage only in usage_metadata of the message
             {
                 "prompt_feedback": {"block_reason": 0},

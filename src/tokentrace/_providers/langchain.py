@@ -219,6 +219,27 @@ def extract_anthropic_usage(usage: Any) -> TokenUsage | None:
     )
 
 
+def extract_bedrock_usage(usage: Any) -> TokenUsage | None:
+    """The legacy ChatBedrock ``usage``: ``prompt_tokens``/``completion_tokens`` (the seed's shape).
+
+    For Claude on InvokeModel, langchain-aws adds ``cache_read_input_tokens`` and
+    ``cache_write_input_tokens`` next to a ``prompt_tokens`` that excludes them (as Anthropic's
+    ``input_tokens`` does; ``chat_models/bedrock.py`` sums the three into ``input_tokens``).
+    Without cache fields the shape is the chat-completions one.
+    """
+    chat = extract_chat_usage(usage)
+    cache_read = count_at(usage, "cache_read_input_tokens")
+    cache_write = count_at(usage, "cache_write_input_tokens")
+    if chat is None or (cache_read is None and cache_write is None):
+        return chat
+    return TokenUsage(
+        input=total_of(chat.input, cache_read, cache_write),
+        output=chat.output,
+        cache_read=cache_read,
+        cache_write=cache_write,
+    )
+
+
 def extract_converse_usage(usage: Any) -> TokenUsage | None:
     """Bedrock Converse ``usage``: ``inputTokens`` excludes the cache reads and writes, so they are added."""
     cache_read = count_at(usage, "cacheReadInputTokens")
@@ -263,7 +284,7 @@ def extract_metadata_usage(metadata: Any) -> TokenUsage | None:
         usage = extract_chat_usage(token_usage)
     elif (wire := metadata.get("usage")) is not None:
         if attr(wire, "prompt_tokens") is not None or attr(wire, "completion_tokens") is not None:
-            usage = extract_chat_usage(wire)
+            usage = extract_bedrock_usage(wire)
         elif attr(wire, "inputTokens") is not None or attr(wire, "outputTokens") is not None:
             usage = extract_converse_usage(wire)
         else:
