@@ -1,0 +1,401 @@
+"""Turns worker results into benchmarks/RESULTS.md and the PNG the README shows.
+
+Definitions (every number is a median over rounds, with min and max; one round = one process):
+- added per call: on minus off CPU time per non-streamed call, from ABBA block groups in-process
+  (the process reports the median group); percent is of the same process's bare-SDK time.
+- added per chunk: (added per stream - added per call) / chunks, both from the same process; its
+  percent is of the SDK's own per-chunk time, (stream - call) / chunks with telemetry off.
+- x floor: an implementation's percent over the floor's percent of the same round.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.impls import IMPLS
+
+CALL_GOAL_X_FLOOR = 1.2
+CHUNK_GOAL_PCT = 3.0
+PEER_GOAL_X = 0.75
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def _round_numbers(result: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per scenario of one process: added seconds, added percent and bare seconds per op."""
+    numbers: dict[str, dict[str, float]] = {}
+    for name, scenario in result.get("scenarios", {}).items():
+        quads = scenario["quads"]
+        numbers[name] = {
+            "added": _median([q["on"] - q["off"] for q in quads]),
+            "pct": _median([100 * (q["on"] - q["off"]) / q["off"] for q in quads]),
+            "off": _median([q["off"] for q in quads]),
+        }
+    call, stream = numbers.get("call"), numbers.get("stream")
+    chunks = result.get("stream_chunks", 200)
+    if call and stream:
+        sdk_per_chunk = (stream["off"] - call["off"]) / chunks
+        added_per_chunk = (stream["added"] - call["added"]) / chunks
+        numbers["chunk"] = {
+            "added": added_per_chunk,
+            "pct": 100 * added_per_chunk / sdk_per_chunk,
+            "off": sdk_per_chunk,
+        }
+    return numbers
+
+
+class Table:
+    """Round numbers of every implementation that produced results."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+        # Round index -> numbers, so ratios pair processes that ran next to each other in time.
+        self.rounds: dict[str, dict[int, dict[str, dict[str, float]]]] = {}
+        self.errors: dict[str, str] = {}
+        for name, results in raw["results"].items():
+            good = {r.get("round", index): r for index, r in enumerate(results) if "error" not in r}
+            if good:
+                self.rounds[name] = {index: _round_numbers(r) for index, r in good.items()}
+            if len(good) < len(results):
+                self.errors[name] = next(r["error"] for r in results if "error" in r)
+
+    def values(self, name: str, scenario: str, key: str) -> list[float]:
+        return [r[scenario][key] for r in self.rounds.get(name, {}).values() if scenario in r]
+
+    def ratio_values(self, name: str, other: str, scenario: str) -> list[float]:
+        """Percent of ``name`` over percent of ``other``, round by round (neighbours in time)."""
+        mine, theirs = self.rounds.get(name, {}), self.rounds.get(other, {})
+        ratios = []
+        for index in sorted(mine.keys() & theirs.keys()):
+            if scenario in mine[index] and scenario in theirs[index] and theirs[index][scenario]["pct"] > 0:
+                ratios.append(mine[index][scenario]["pct"] / theirs[index][scenario]["pct"])
+        return ratios
+
+    def first(self, name: str) -> dict[str, Any]:
+        return next(r for r in self.raw["results"][name] if "error" not in r)
+
+
+def _fmt(values: Sequence[float], scale: float = 1.0, digits: int = 0, suffix: str = "") -> str:
+    if not values:
+        return "n/a"
+    med, low, high = _median(values) * scale, min(values) * scale, max(values) * scale
+    if len(values) == 1:
+        return f"{med:.{digits}f}{suffix}"
+    return f"{med:.{digits}f}{suffix} ({low:.{digits}f} to {high:.{digits}f})"
+
+
+def _machine() -> list[str]:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = f", {pages / 2**30:.0f} GiB"
+    except (ValueError, OSError):
+        pass
+    return [f"{cpu}, {os.cpu_count()} cores{memory}", f"{platform.system()} {platform.release()}"]
+
+
+def _versions(table: Table) -> list[str]:
+    lines = []
+    shared: dict[str, str] = {}
+    for name in table.rounds:
+        result = table.first(name)
+        versions = result.get("versions", {})
+        for key in ("openai", "opentelemetry-sdk", "opentelemetry-api", "wrapt", "pydantic"):
+            shared.setdefault(key, versions.get(key, "?"))
+        own = [f"{dist} {versions.get(dist, '?')}" for dist in IMPLS[name].distributions]
+        if own:
+            lines.append(f"- {IMPLS[name].label}: {', '.join(own)} (Python {result.get('python', '?')})")
+    head = ", ".join(f"{key} {value}" for key, value in shared.items())
+    return [f"- everyone: {head}", *lines]
+
+
+def _emitted(table: Table, name: str) -> str:
+    result = table.first(name)
+    parts = []
+    for scenario, unit in (("call", "call"), ("stream", "stream")):
+        data = result.get("scenarios", {}).get(scenario)
+        if not data or not data.get("ops_on"):
+            continue
+        ops = data["ops_on"]
+        spans = data.get("spans_per_op_on")
+        items = [f"{spans:.2f} spans" if spans is not None else "? spans"]
+        for metric, entry in sorted(data.get("metrics", {}).items()):
+            short = metric.removeprefix("gen_ai.client.")
+            if entry["points"]:
+                items.append(f"{short} {entry['points'] / ops:g}")
+            else:
+                items.append(f"{short} (counter)")
+        parts.append(f"per {unit}: " + ", ".join(items))
+    return "; ".join(parts)
+
+
+def _goal_lines(table: Table, peers: list[str]) -> tuple[list[str], bool]:
+    lines = []
+    ok = True
+    if "tokentrace" not in table.rounds or "floor" not in table.rounds:
+        return ["- not judged: tokentrace and the floor must both have results"], True
+    for name in ("tokentrace", "tokentrace-nocounters"):
+        if name not in table.rounds:
+            continue
+        call_x = table.ratio_values(name, "floor", "call")
+        chunk_pct = table.values(name, "chunk", "pct")
+        call_met = bool(call_x) and _median(call_x) <= CALL_GOAL_X_FLOOR
+        chunk_met = bool(chunk_pct) and _median(chunk_pct) <= CHUNK_GOAL_PCT
+        label = IMPLS[name].label
+        lines.append(
+            f"- {label}, per call: {_fmt(call_x, digits=2)} x the floor "
+            f"(goal <= {CALL_GOAL_X_FLOOR}): **{'met' if call_met else 'not met'}**"
+        )
+        lines.append(
+            f"- {label}, per chunk: {_fmt(chunk_pct, digits=1, suffix='%')} "
+            f"(goal <= +{CHUNK_GOAL_PCT:g}%): **{'met' if chunk_met else 'not met'}**"
+        )
+        measured_peers = [p for p in peers if p in table.rounds]
+        if measured_peers:
+            cheapest = min(measured_peers, key=lambda p: _median(table.values(p, "call", "pct")))
+            peer_x = table.ratio_values(name, cheapest, "call")
+            peer_met = bool(peer_x) and _median(peer_x) <= PEER_GOAL_X
+            lines.append(
+                f"- {label}, per call against the cheapest peer ({IMPLS[cheapest].label}): "
+                f"{_fmt(peer_x, digits=2)} x (goal <= {PEER_GOAL_X}): **{'met' if peer_met else 'not met'}**"
+            )
+        if name == "tokentrace":
+            ok = call_met and chunk_met
+    return lines, ok
+
+
+def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
+    table = Table(raw)
+    settings = raw["settings"]
+    names = [name for name in raw["results"] if name in table.rounds]
+    peers = [name for name in names if IMPLS[name].peer]
+    lines = ["# Overhead benchmark results", ""]
+    if settings["mode"] == "quick":
+        lines += ["**Quick mode: a smoke test of the harness. These numbers are not meaningful.**", ""]
+    lines += [
+        f"Command: `{settings['command']}`; {settings['rounds']} round(s) (one process per implementation "
+        f"and round), {settings['quads']} ABBA group(s) of 4 blocks per scenario and process, "
+        f"{settings['seconds']} s in all. Machine: " + "; ".join(_machine()) + ".",
+        "",
+        "Versions:",
+        *_versions(table),
+        "",
+        "What is measured: process CPU time (all threads, so the batch span processor's export thread "
+        "counts; each block ends with `force_flush`) of the real `openai` client against an in-process "
+        "transport that answers at once; telemetry switched on and off in alternating blocks inside each "
+        "process. Percentages are of the bare SDK in the same process; cells are median (min to max) "
+        "over rounds. Every implementation gets the same SDK setup (TracerProvider + BatchSpanProcessor "
+        "to an exporter that counts and drops, MeterProvider + InMemoryMetricReader), content capture "
+        "off, and the same requests; streams ask for `include_usage` themselves, so every "
+        "implementation sees the usage chunk.",
+        "",
+    ]
+    if plot_name:
+        lines += [f"![overhead]({plot_name})", ""]
+
+    lines += ["## Goal (issue 8)", ""]
+    goal_lines, ok = _goal_lines(table, peers)
+    lines += goal_lines + [""]
+
+    lines += [
+        "## Per call (non-streamed `chat.completions.create`, one thread)",
+        "",
+        "| implementation | bare SDK µs/call | added µs/call | added % | x floor | spans/call |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        first = table.first(name)["scenarios"].get("call", {})
+        spans = first.get("spans_per_op_on")
+        lines.append(
+            f"| {IMPLS[name].label} | {_fmt(table.values(name, 'call', 'off'), 1e6)} "
+            f"| {_fmt(table.values(name, 'call', 'added'), 1e6)} "
+            f"| {_fmt(table.values(name, 'call', 'pct'), digits=1, suffix='%')} "
+            f"| {_fmt(table.ratio_values(name, 'floor', 'call'), digits=2)} "
+            f"| {'n/a' if spans is None else f'{spans:.2f}'} |"
+        )
+    lines += [
+        "",
+        "## Per chunk (200-chunk streams, plus the usage chunk)",
+        "",
+        "| implementation | SDK µs/chunk | added µs/chunk | added % per chunk | x floor "
+        "| added % per stream |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        lines.append(
+            f"| {IMPLS[name].label} | {_fmt(table.values(name, 'chunk', 'off'), 1e6, 1)} "
+            f"| {_fmt(table.values(name, 'chunk', 'added'), 1e6, 2)} "
+            f"| {_fmt(table.values(name, 'chunk', 'pct'), digits=1, suffix='%')} "
+            f"| {_fmt(table.ratio_values(name, 'floor', 'chunk'), digits=2)} "
+            f"| {_fmt(table.values(name, 'stream', 'pct'), digits=1, suffix='%')} |"
+        )
+    lines += [
+        "",
+        "## Concurrency (non-streamed calls: 8 threads on one client; 100 asyncio tasks on one AsyncOpenAI)",
+        "",
+        "| implementation | 8 threads: added % | x floor | 100 tasks: added % | x floor |",
+        "|---|---|---|---|---|",
+    ]
+    for name in names:
+        lines.append(
+            f"| {IMPLS[name].label} | {_fmt(table.values(name, 'threads', 'pct'), digits=1, suffix='%')} "
+            f"| {_fmt(table.ratio_values(name, 'floor', 'threads'), digits=2)} "
+            f"| {_fmt(table.values(name, 'async', 'pct'), digits=1, suffix='%')} "
+            f"| {_fmt(table.ratio_values(name, 'floor', 'async'), digits=2)} |"
+        )
+    if "tokentrace" in table.rounds and peers:
+        lines += [
+            "",
+            "## tokentrace against each peer (tokentrace's added % over the peer's, round by round)",
+            "",
+            "| peer | per call | per chunk | 8 threads | 100 tasks |",
+            "|---|---|---|---|---|",
+        ]
+        for peer in peers:
+            cells = [
+                _fmt(table.ratio_values("tokentrace", peer, scenario), digits=2)
+                for scenario in ("call", "chunk", "threads", "async")
+            ]
+            lines.append(f"| {IMPLS[peer].label} | " + " | ".join(cells) + " |")
+
+    lines += [
+        "",
+        f"## Memory ({settings['memory_calls']} instrumented calls, one in 20 a 5-chunk stream, "
+        "after a warm-up)",
+        "",
+        "RSS is sampled at 11 flushed, collected checkpoints; a leak is steady growth across them. "
+        "Objects are the garbage collector's tracked objects; retained bytes come from tracemalloc over a "
+        "second, separately warmed leg.",
+        "",
+        "| implementation | peak RSS MiB | vs bare | RSS growth KiB | GC objects growth "
+        "| retained bytes/call | spans/call |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    bare_peak = None
+    if "bare" in table.rounds:
+        bare_peak = table.first("bare").get("peak_rss_kib")
+    for name in names:
+        result = table.first(name)
+        memory = result.get("memory")
+        peak = result.get("peak_rss_kib")
+        versus = f"{(peak - bare_peak) / 1024:+.1f}" if peak and bare_peak else "n/a"
+        if memory:
+            lines.append(
+                f"| {IMPLS[name].label} | {peak / 1024:.1f} | {versus} | {memory['rss_growth_kib']} "
+                f"| {memory['object_growth']} | {memory['retained_bytes_per_call']:.1f} "
+                f"| {memory['spans_per_call']:.2f} |"
+            )
+        else:
+            peak_mib = peak / 1024 if peak else 0.0
+            lines.append(f"| {IMPLS[name].label} | {peak_mib:.1f} | {versus} | n/a | n/a | n/a | n/a |")
+
+    lines += ["", "## What each one emitted (round 1, while on)", ""]
+    for name in names:
+        lines.append(f"- {IMPLS[name].label}: {_emitted(table, name)}")
+    notes = []
+    for name in names:
+        leftovers = table.first(name).get("uninstrument_leftovers")
+        if leftovers:
+            notes.append(
+                f"- {IMPLS[name].label}: `uninstrument()` left {', '.join(leftovers)} patched; the harness "
+                "restored the originals itself, so its off blocks are really off."
+            )
+    for name, error in table.errors.items():
+        notes.append(f"- {IMPLS[name].label}: a round failed: `{error.strip().splitlines()[-1]}`")
+    for name, why in raw.get("missing", {}).items():
+        notes.append(f"- {IMPLS[name].label}: {why}")
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    return "\n".join(lines) + "\n", ok
+
+
+def plot(raw: dict[str, Any], path: Path) -> bool:
+    """Draw the PNG; False (and nothing written) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    table = Table(raw)
+    names = [name for name in raw["results"] if name in table.rounds and name != "bare"]
+    labels = [IMPLS[name].label.replace(", ", ",\n") for name in names]
+    panels: list[tuple[str, list[tuple[str, str]]]] = [
+        (
+            "added CPU per call, % of the bare SDK",
+            [("call", "1 thread"), ("threads", "8 threads"), ("async", "100 tasks")],
+        ),
+        ("added CPU per stream chunk, % of the SDK's", [("chunk", "per chunk")]),
+    ]
+    figure, axes = plt.subplots(1, 2, figsize=(13, 0.55 * len(names) + 2.2), width_ratios=[3, 2])
+    colors = ["#3b6fb6", "#7fa6d9", "#b9cfee"]
+    for axis, (title, series) in zip(axes, panels, strict=True):
+        height = 0.8 / len(series)
+        for index, (scenario, legend) in enumerate(series):
+            medians, lows, highs = [], [], []
+            for name in names:
+                values = table.values(name, scenario, "pct")
+                med = _median(values) if values else 0.0
+                medians.append(med)
+                lows.append(med - min(values) if values else 0.0)
+                highs.append(max(values) - med if values else 0.0)
+            positions = [row + (index - (len(series) - 1) / 2) * height for row in range(len(names))]
+            axis.barh(
+                positions,
+                medians,
+                height=height,
+                xerr=[lows, highs],
+                color=colors[index % len(colors)] if len(series) > 1 else "#d08a2e",
+                label=legend,
+                error_kw={"elinewidth": 0.8, "capsize": 2},
+            )
+        if "floor" in table.rounds and series[0][0] == "call":
+            floor = _median(table.values("floor", "call", "pct"))
+            axis.axvline(floor * CALL_GOAL_X_FLOOR, color="#aa3333", linestyle="--", linewidth=1)
+            axis.text(floor * CALL_GOAL_X_FLOOR, -0.9, " goal: 1.2x floor", color="#aa3333", fontsize=8)
+        if series[0][0] == "chunk":
+            axis.axvline(CHUNK_GOAL_PCT, color="#aa3333", linestyle="--", linewidth=1)
+            axis.text(CHUNK_GOAL_PCT, -0.9, f" goal: +{CHUNK_GOAL_PCT:g}%", color="#aa3333", fontsize=8)
+        axis.set_yticks(range(len(names)), labels if axis is axes[0] else [""] * len(names), fontsize=8)
+        axis.invert_yaxis()
+        axis.set_title(title, fontsize=10)
+        axis.grid(axis="x", alpha=0.3)
+        if len(series) > 1:
+            axis.legend(fontsize=8, loc="lower right")
+    figure.suptitle(
+        "tokentrace overhead on the openai SDK (median and range over rounds; in-process on/off)", fontsize=11
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def write_report(raw: dict[str, Any], markdown: Path, png: Path) -> bool:
+    """Write RESULTS.md (and the PNG if matplotlib is there); True when some implementation failed."""
+    drawn = plot(raw, png)
+    relative: str | None = None
+    if drawn:
+        relative = os.path.relpath(png, markdown.parent)
+    text, _ = render(raw, relative)
+    if not drawn:
+        text += "\n(No plot: matplotlib is not installed; `pip install matplotlib`.)\n"
+    markdown.write_text(text)
+    return bool(Table(raw).errors)

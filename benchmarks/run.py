@@ -1,0 +1,139 @@
+"""Overhead benchmark: tokentrace against the bare OpenAI SDK, the telemetry floor and the peers.
+
+    python -m benchmarks            # full: every implementation, 3 rounds, memory test (~10 minutes)
+    python -m benchmarks --quick    # a few seconds: proves the harness works, numbers not judged
+
+One worker process per implementation and round (peers run with the interpreter of their own
+environment under benchmarks/.venvs, made by benchmarks/setup_peers.sh). Rounds visit the
+implementations in rotating order, so slow drift of the machine spreads over all of them. Only
+in-process on/off percentages are compared across implementations, never absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.impls import IMPLS
+from benchmarks.report import write_report
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+MAIN_IMPLS = ["bare", "floor", "tokentrace", "tokentrace-nocounters"]
+PEERS = [name for name, impl in IMPLS.items() if impl.peer]
+
+
+def interpreter(name: str) -> Path | None:
+    """The Python that has implementation ``name``, or None when its environment is missing."""
+    venv = IMPLS[name].venv
+    if venv is None:
+        return Path(sys.executable)
+    python = HERE / ".venvs" / venv / "bin" / "python"
+    return python if python.exists() else None
+
+
+def run_worker(name: str, python: Path, worker_args: list[str], log: Path) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    # Keep every worker's interpreter the same: no bytecode writes, hash seed fixed.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONHASHSEED"] = "0"
+    command = [str(python), "-m", "benchmarks.worker", "--impl", name, "--out", str(out), *worker_args]
+    with log.open("a") as stderr:
+        stderr.write(f"\n== {' '.join(command)}\n")
+        stderr.flush()
+        completed = subprocess.run(command, cwd=REPO, env=env, stdout=stderr, stderr=stderr, check=False)
+    try:
+        result: dict[str, Any] = json.loads(out.read_text())
+    except (OSError, ValueError):
+        result = {"impl": name, "error": f"worker exited {completed.returncode} without a result; see {log}"}
+    finally:
+        out.unlink(missing_ok=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds, for CI: the harness works")
+    parser.add_argument("--impls", help=f"comma-separated subset of {','.join(IMPLS)}")
+    parser.add_argument("--scenarios", default="call,stream,threads,async")
+    parser.add_argument("--rounds", type=int, help="processes per implementation (default 3; quick 1)")
+    parser.add_argument("--quads", type=int, help="ABBA groups per scenario and process (default 4)")
+    parser.add_argument("--block-seconds", type=float, default=0.25, help="bare-SDK CPU seconds per block")
+    parser.add_argument("--memory-calls", type=int, help="calls in the memory test (default 20000)")
+    parser.add_argument("--out-dir", type=Path, help="RESULTS.md and results.json (default benchmarks/)")
+    parser.add_argument("--plot", type=Path, help="PNG path (default docs/benchmark.png; quick: out-dir)")
+    args = parser.parse_args(argv)
+
+    if args.quick:
+        names = args.impls.split(",") if args.impls else ["floor", "tokentrace"]
+        rounds, quads = args.rounds or 1, args.quads or 1
+        memory_calls = args.memory_calls or 200
+        worker_sizes = ["--fixed-n", "20"]
+        out_dir = args.out_dir or HERE / ".out" / "quick"
+    else:
+        names = args.impls.split(",") if args.impls else MAIN_IMPLS + PEERS
+        rounds, quads = args.rounds or 3, args.quads or 4
+        memory_calls = args.memory_calls if args.memory_calls is not None else 20_000
+        worker_sizes = ["--block-seconds", str(args.block_seconds)]
+        out_dir = args.out_dir or HERE
+    plot = args.plot or (out_dir / "benchmark.png" if args.quick else REPO / "docs" / "benchmark.png")
+    unknown = [name for name in names if name not in IMPLS]
+    if unknown:
+        parser.error(f"unknown implementations {unknown}; known: {', '.join(IMPLS)}")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = out_dir / "workers.log"
+    log.write_text("")
+    missing = {
+        name: "not set up: bash benchmarks/setup_peers.sh" for name in names if interpreter(name) is None
+    }
+    runnable = [name for name in names if name not in missing]
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in runnable}
+    started = time.monotonic()
+    for round_index in range(rounds):
+        shift = round_index % max(1, len(runnable))
+        for name in runnable[shift:] + runnable[:shift]:
+            worker_args = ["--scenarios", args.scenarios, "--quads", str(quads), *worker_sizes]
+            if round_index == 0 and memory_calls:
+                worker_args += ["--memory-calls", str(memory_calls)]
+            python = interpreter(name)
+            assert python is not None
+            print(
+                f"[{time.monotonic() - started:6.1f}s] round {round_index + 1}/{rounds}: {name}",
+                file=sys.stderr,
+            )
+            result = run_worker(name, python, worker_args, log)
+            result["round"] = round_index
+            if "error" in result:
+                print(f"  {name} failed:\n{result['error']}", file=sys.stderr)
+            results[name].append(result)
+
+    settings = {
+        "mode": "quick" if args.quick else "full",
+        "rounds": rounds,
+        "quads": quads,
+        "block_seconds": None if args.quick else args.block_seconds,
+        "memory_calls": memory_calls,
+        "scenarios": args.scenarios.split(","),
+        "seconds": round(time.monotonic() - started, 1),
+        "command": "python -m benchmarks" + (" --quick" if args.quick else ""),
+    }
+    raw = {"settings": settings, "missing": missing, "results": results}
+    (out_dir / "results.json").write_text(json.dumps(raw, indent=1))
+    failed = write_report(raw, out_dir / "RESULTS.md", plot)
+    print(f"wrote {out_dir / 'RESULTS.md'} ({settings['seconds']} s)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
