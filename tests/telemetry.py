@@ -10,6 +10,15 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
+def assert_attributes(span: Any, expected: Mapping[str, Any]) -> None:
+    """Each expected attribute is on the span with that exact value and type."""
+    for key, value in expected.items():
+        assert key in span.attributes, key
+        actual = span.attributes[key]
+        assert actual == value, (key, actual, value)
+        assert type(actual) is type(value), (key, type(actual), type(value))
+
+
 class Telemetry:
     """Spans and metric points captured during a test."""
 

@@ -9,8 +9,7 @@ import httpx
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests.providers.test_openai import assert_attributes
-from tests.telemetry import Telemetry
+from tests.telemetry import Telemetry, assert_attributes
 from tokentrace._core.usage import TokenUsage
 from tokentrace._providers._openai_compatible import extract_finish_reasons
 from tokentrace._providers.fireworks import ChatCompletions, extract_usage

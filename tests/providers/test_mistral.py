@@ -12,8 +12,7 @@ from mistralai.client.models import UsageInfo
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel
 
-from tests.providers.test_openai import assert_attributes
-from tests.telemetry import Telemetry
+from tests.telemetry import Telemetry, assert_attributes
 from tokentrace._core.usage import TokenUsage
 from tokentrace._providers.mistral import extract_embeddings_usage, extract_usage
 from tokentrace.testing import FakeProvider

@@ -10,7 +10,7 @@ import openai
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests.telemetry import Telemetry
+from tests.telemetry import Telemetry, assert_attributes
 from tokentrace._core.usage import TokenUsage
 from tokentrace._providers.openai import (
     extract_chat_usage,
@@ -38,14 +38,6 @@ def async_client(fake: FakeProvider, **kwargs: Any) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         base_url=fake.base_url("openai"), api_key="sk-test-key", max_retries=0, **kwargs
     )
-
-
-def assert_attributes(span: Any, expected: dict[str, Any]) -> None:
-    for key, value in expected.items():
-        assert key in span.attributes, key
-        actual = span.attributes[key]
-        assert actual == value, (key, actual, value)
-        assert type(actual) is type(value), (key, type(actual), type(value))
 
 
 # --- chat completions ------------------------------------------------------------------------------

@@ -10,8 +10,7 @@ import together
 from opentelemetry.trace import SpanKind, StatusCode
 from together.types.chat.chat_completion_usage import ChatCompletionUsage
 
-from tests.providers.test_openai import assert_attributes
-from tests.telemetry import Telemetry
+from tests.telemetry import Telemetry, assert_attributes
 from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.usage import TokenUsage
 from tokentrace._providers._openai_compatible import extract_finish_reasons

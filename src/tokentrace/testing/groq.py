@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tokentrace.testing._chat import ChatWire, chat_reply
 from tokentrace.testing._server import FakeRequest, Reply, Route
-from tokentrace.testing.together import ChatWire, chat_reply
 
 REQUEST_ID = "req_01jbd6g2qdfw2adyrt2az8hz4w"
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tokentrace.testing._chat import ChatWire, chat_reply
 from tokentrace.testing._server import FakeRequest, Reply, Route
-from tokentrace.testing.together import ChatWire, chat_reply
 
 # The provider reference example (Mistral reports cached tokens outside the SDK's declared fields).
 USAGE: dict[str, Any] = {

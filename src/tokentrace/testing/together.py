@@ -1,4 +1,4 @@
-"""Fake Together API: chat completions, JSON and SSE (and the chat builder the compatible fakes share).
+"""Fake Together API: chat completions, JSON and SSE.
 
 Point the client at ``FakeProvider.base_url("together")`` (``/together``): the SDK posts to
 ``/together/v1/chat/completions``. Route ``together.chat``. Script overrides
@@ -6,106 +6,15 @@ Point the client at ``FakeProvider.base_url("together")`` (``/together``): the S
 none), ``text``, ``model`` (response model; default the requested one), ``finish_reason``
 (default ``eos``), ``error`` (HTTP status: Together's error body), ``cut_after`` (drop the stream
 after N events), ``chunk_delay`` (seconds between events).
-
-``ChatWire`` and ``chat_reply`` build any chat-completions-shaped reply; the Groq, Fireworks and
-Mistral fakes use them with their own fixtures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-from tokentrace.testing._server import FakeRequest, Reply, Route, sse_event
-
-CREATED = 1767225600
-TEXT = "Hello! How can I help?"
-
-
-def _put_usage(chunk: dict[str, Any], usage: Any) -> None:
-    chunk["usage"] = usage
-
-
-@dataclass(frozen=True, slots=True)
-class ChatWire:
-    """How one provider's chat-completions replies look (defaults: OpenAI's shape)."""
-
-    id: str
-    model: str
-    usage: Mapping[str, Any]
-    error: Callable[[int], Reply]
-    finish_reason: str = "stop"
-    text: str = TEXT
-    # Extra top-level fields of a complete response, of each of its choices, and of every chunk.
-    response_fields: Mapping[str, Any] = field(default_factory=dict)
-    choice_fields: Mapping[str, Any] = field(default_factory=dict)
-    chunk_fields: Mapping[str, Any] = field(default_factory=dict)
-    # Whether chunks before the last say ``"usage": null`` (Together, Fireworks) or nothing.
-    null_usage_on_chunks: bool = True
-    # Puts the usage onto the final chunk (Groq nests it under ``x_groq``).
-    put_usage: Callable[[dict[str, Any], Any], None] = _put_usage
-
-
-def _words(text: str) -> list[str]:
-    words = text.split(" ")
-    return [word if index == 0 else f" {word}" for index, word in enumerate(words)]
-
-
-def chat_reply(wire: ChatWire, request: FakeRequest, script: Mapping[str, Any]) -> Reply:
-    """A complete chat completion (``n`` choices), or its SSE stream for ``"stream": true``."""
-    if "error" in script:
-        return wire.error(int(script["error"]))
-    body = request.json
-    model = str(script.get("model") or body.get("model") or wire.model)
-    text = str(script.get("text", wire.text))
-    usage = script.get("usage", wire.usage)
-    finish_reason = script.get("finish_reason", wire.finish_reason)
-    if not body.get("stream"):
-        choices = [
-            {
-                "index": index,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": finish_reason,
-                **wire.choice_fields,
-            }
-            for index in range(int(body.get("n") or 1))
-        ]
-        payload: dict[str, Any] = {
-            "id": wire.id,
-            "object": "chat.completion",
-            "created": CREATED,
-            "model": model,
-            "choices": choices,
-            **wire.response_fields,
-        }
-        if usage is not None:
-            payload["usage"] = usage
-        return Reply.json(payload)
-    common: dict[str, Any] = {
-        "id": wire.id,
-        "object": "chat.completion.chunk",
-        "created": CREATED,
-        "model": model,
-        **wire.chunk_fields,
-    }
-    if wire.null_usage_on_chunks:
-        common["usage"] = None
-    deltas = [{"role": "assistant", "content": ""}] + [{"content": word} for word in _words(text)]
-    parts = [
-        sse_event({**common, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-        for delta in deltas
-    ]
-    final = {**common, "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": finish_reason}]}
-    if usage is not None:
-        wire.put_usage(final, usage)
-    parts += [sse_event(final), sse_event("[DONE]")]
-    return Reply(
-        chunks=parts,
-        content_type="text/event-stream",
-        cut_after=script.get("cut_after"),
-        chunk_delay=float(script.get("chunk_delay", 0.0)),
-    )
+from tokentrace.testing._chat import ChatWire, chat_reply
+from tokentrace.testing._server import FakeRequest, Reply, Route
 
 
 def error_reply(status: int, message: str = "scripted failure") -> Reply:
