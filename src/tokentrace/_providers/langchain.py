@@ -388,8 +388,47 @@ def apply_chat_result(invocation: Invocation, result: Any) -> None:
 # --- request facts ---------------------------------------------------------------------------------
 
 
-def _base_url(model: Any) -> Any:
-    for path in _BASE_URL_PATHS:
+@dataclass(frozen=True, slots=True)
+class _ModelFields:
+    """Which of the fields tokentrace reads a chat model class has, found once per class.
+
+    Reading a field a pydantic model lacks raises (and formats) an ``AttributeError`` inside
+    pydantic; at a dozen reads per call that would cost more than the rest of the adapter.
+    """
+
+    base_url_paths: tuple[tuple[str, ...], ...]
+    sampling: tuple[str, ...]
+    random_seed: bool
+    reasoning_effort: bool
+    streaming: bool
+
+
+_FIELDS_BY_CLASS: dict[type, _ModelFields] = {}
+_MAX_CLASSES = 256
+
+
+def _fields_of(model: Any) -> _ModelFields:
+    cls = type(model)
+    found = _FIELDS_BY_CLASS.get(cls)
+    if found is not None:
+        return found
+    declared = getattr(cls, "model_fields", None)
+    names = frozenset(declared) if isinstance(declared, Mapping) else frozenset(dir(cls))
+    found = _ModelFields(
+        base_url_paths=tuple(path for path in _BASE_URL_PATHS if path[0] in names),
+        sampling=tuple(key for key in _SAMPLING_KEYS if key in names),
+        random_seed="random_seed" in names,
+        reasoning_effort="reasoning_effort" in names,
+        streaming="streaming" in names,
+    )
+    if len(_FIELDS_BY_CLASS) >= _MAX_CLASSES:  # classes made on the fly must not grow this forever
+        _FIELDS_BY_CLASS.clear()
+    _FIELDS_BY_CLASS[cls] = found
+    return found
+
+
+def _base_url(model: Any, fields: _ModelFields) -> Any:
+    for path in fields.base_url_paths:
         value: Any = model
         for name in path:
             value = attr(value, name)
@@ -420,21 +459,30 @@ def _ls_params(model: Any, run_manager: Any, stop: Any, call_kwargs: Mapping[str
 
 
 def request_attributes(
-    model: Any, ls_params: Mapping[str, Any], call_kwargs: Mapping[str, Any]
+    model: Any,
+    ls_params: Mapping[str, Any],
+    call_kwargs: Mapping[str, Any],
+    fields: _ModelFields | None = None,
 ) -> dict[str, AttributeValue]:
     """``gen_ai.request.*`` from the LangSmith params, then the call's or model's sampling parameters."""
+    if fields is None:
+        fields = _fields_of(model)
     params: dict[str, Any] = {
         "temperature": ls_params.get("ls_temperature"),
         "max_tokens": ls_params.get("ls_max_tokens"),
         "stop": ls_params.get("ls_stop"),
     }
+    for key in fields.sampling:
+        params[key] = getattr(model, key, None)
     for key in _SAMPLING_KEYS:
-        value = call_kwargs[key] if key in call_kwargs else attr(model, key)
-        params[key] = value
-    if params["seed"] is None:
-        params["seed"] = attr(model, "random_seed")  # ChatMistralAI
+        if key in call_kwargs:
+            params[key] = call_kwargs[key]
+    if params.get("seed") is None and fields.random_seed:
+        params["seed"] = getattr(model, "random_seed", None)  # ChatMistralAI
     attributes = sampling_attributes(params)
-    effort = as_str(call_kwargs.get("reasoning_effort")) or as_str(attr(model, "reasoning_effort"))
+    effort = as_str(call_kwargs.get("reasoning_effort"))
+    if effort is None and fields.reasoning_effort:
+        effort = as_str(getattr(model, "reasoning_effort", None))
     if effort:
         attributes[semconv.GEN_AI_REQUEST_REASONING_LEVEL] = effort
     return attributes
@@ -465,7 +513,8 @@ def request_facts(
     if _inside_chat_model_call():
         return None
     ls_params = _ls_params(model, run_manager, stop, call_kwargs)
-    host, port = server_of(_base_url(model))
+    fields = _fields_of(model)
+    host, port = server_of(_base_url(model, fields))
     return LangChainRequest(
         operation=semconv.OPERATION_CHAT,
         provider=provider_name(as_str(ls_params.get("ls_provider")), host),
@@ -473,7 +522,7 @@ def request_facts(
         server_address=host,
         server_port=port,
         stream=stream,
-        attributes=request_attributes(model, ls_params, call_kwargs),
+        attributes=request_attributes(model, ls_params, call_kwargs, fields),
         absorbs_nested=True,
     )
 
@@ -492,7 +541,9 @@ class GenerateWithCache(EndpointBase):
         stop = args[1] if len(args) > 1 else kwargs.get("stop")
         run_manager = args[2] if len(args) > 2 else kwargs.get("run_manager")
         call_kwargs = {key: value for key, value in kwargs.items() if key not in ("stop", "run_manager")}
-        streaming = call_kwargs.get("stream") is True or attr(instance, "streaming") is True
+        streaming = call_kwargs.get("stream") is True or (
+            _fields_of(instance).streaming and getattr(instance, "streaming", None) is True
+        )
         return request_facts(instance, run_manager, stop, call_kwargs, stream=streaming)
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
