@@ -775,3 +775,90 @@ def test_cache_replay_of_a_fake_model(instrument: Any, telemetry: Telemetry) -> 
     spans = telemetry.spans()
     assert [span.attributes.get("tokentrace.langchain.cache_hit") for span in spans] == [None, True, True]
     assert telemetry.token_usage() == {"input": (7, 1), "output": (3, 1)}
+
+
+@pytest.mark.parametrize(
+    ("ls_provider", "message", "expected"),
+    [
+        pytest.param(
+            # langchain-google-genai 4.x: usage only in usage_metadata, thoughts already in output
+            "google_genai",
+            AIMessage(
+                "Paris.",
+                usage_metadata={
+                    "input_tokens": 12,
+                    "output_tokens": 130,
+                    "total_tokens": 142,
+                    "input_token_details": {"cache_read": 4},
+                    "output_token_details": {"reasoning": 98},
+                },
+                response_metadata={
+                    "prompt_feedback": {"block_reason": 0, "safety_ratings": []},
+                    "finish_reason": "STOP",
+                    "model_name": "gemini-2.5-flash",
+                    "safety_ratings": [],
+                    "model_provider": "google_genai",
+                },
+            ),
+            {
+                "gen_ai.provider.name": "gcp.gen_ai",
+                "gen_ai.response.model": "gemini-2.5-flash",
+                "gen_ai.response.finish_reasons": ("STOP",),
+                "gen_ai.usage.input_tokens": 12,
+                "gen_ai.usage.output_tokens": 130,
+                "gen_ai.usage.cache_read.input_tokens": 4,
+                "gen_ai.usage.reasoning.output_tokens": 98,
+            },
+            id="google-genai",
+        ),
+        pytest.param(
+            # langchain-groq 1.x: cached prompt tokens as cache_read
+            "groq",
+            AIMessage(
+                "Hi.",
+                usage_metadata={
+                    "input_tokens": 22,
+                    "output_tokens": 132,
+                    "total_tokens": 154,
+                    "input_token_details": {"cache_read": 20},
+                },
+                response_metadata=SEED_GROQ,
+            ),
+            {
+                "gen_ai.provider.name": "groq",
+                "gen_ai.response.model": "mixtral-8x7b-32768",
+                "gen_ai.response.finish_reasons": ("stop",),
+                "gen_ai.usage.input_tokens": 22,
+                "gen_ai.usage.output_tokens": 132,
+                "gen_ai.usage.cache_read.input_tokens": 20,
+            },
+            id="groq",
+        ),
+        pytest.param(
+            # langchain-google-vertexai: the seed's metadata next to today's usage_metadata
+            "google_vertexai",
+            AIMessage(
+                "Cuneiform.",
+                usage_metadata={"input_tokens": 10, "output_tokens": 30, "total_tokens": 40},
+                response_metadata=SEED_VERTEXAI,
+            ),
+            {
+                "gen_ai.provider.name": "gcp.vertex_ai",
+                "gen_ai.usage.input_tokens": 10,
+                "gen_ai.usage.output_tokens": 30,
+            },
+            id="vertexai",
+        ),
+    ],
+)
+def test_uninstallable_integrations_end_to_end(
+    instrument: Any, telemetry: Telemetry, ls_provider: str, message: AIMessage, expected: dict[str, Any]
+) -> None:
+    instrument("langchain")
+    ShapedChatModel(provider=ls_provider, message=message).invoke("hi")
+    span = telemetry.only_span()
+    assert {key: span.attributes.get(key) for key in expected} == expected
+    assert telemetry.token_usage() == {
+        "input": (expected["gen_ai.usage.input_tokens"], 1),
+        "output": (expected["gen_ai.usage.output_tokens"], 1),
+    }
