@@ -123,7 +123,7 @@ def test_another_instrumentation_wrapping_on_top_survives_uninstrument(
 def test_extractor_bug_leaves_the_result_unchanged(
     fake: FakeProvider, instrument: Any, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tokentrace._providers.openai as adapter
+    import tokentrace._providers._openai_compatible as adapter
 
     expected = call(fake).model_dump()
     monkeypatch.delenv("TOKENTRACE_STRICT")

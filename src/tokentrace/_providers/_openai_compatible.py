@@ -16,6 +16,7 @@ from tokentrace._core import semconv
 from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.request import as_str, sampling_attributes
 from tokentrace._core.server import server_of
+from tokentrace._core.stream import StreamAccumulator
 from tokentrace._core.usage import TokenUsage, as_count, attr, modality_counts
 from tokentrace._core.wrapper import EndpointBase
 
@@ -93,6 +94,8 @@ def output_type(response_format: Any) -> str | None:
         return "json"
     if kind == "text":
         return "text"
+    if isinstance(response_format, type):  # parse(response_format=SomePydanticModel)
+        return "json"
     return None
 
 
@@ -174,7 +177,7 @@ class ChatCompletionsEndpoint(EndpointBase):
         self.apply_usage(invocation, attr(result, "usage"))
         invocation.finish_reasons = extract_finish_reasons(attr(result, "choices"))
 
-    def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> ChatStreamAccumulator:
+    def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> StreamAccumulator:
         """These providers send usage on their own: no chunk was caused by tokentrace."""
         return ChatStreamAccumulator(self)
 

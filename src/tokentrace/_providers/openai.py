@@ -22,8 +22,18 @@ from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.patching import WrapTarget
 from tokentrace._core.request import as_int, as_str, is_given, sampling_attributes
 from tokentrace._core.server import server_of
-from tokentrace._core.usage import TokenUsage, attr, count_at, modality_counts
-from tokentrace._core.wrapper import EndpointBase
+from tokentrace._core.stream import StreamAccumulator
+from tokentrace._core.usage import TokenUsage, attr, count_at
+from tokentrace._providers._openai_compatible import ChatCompletionsEndpoint, extract_chat_usage, output_type
+from tokentrace._providers._openai_compatible import ChatStreamAccumulator as CompatibleChatStream
+
+__all__ = [
+    "extract_chat_usage",
+    "extract_embeddings_usage",
+    "extract_responses_usage",
+    "provider_for_host",
+    "targets",
+]
 
 # Hosts of OpenAI-compatible APIs, by suffix, and the provider each one is (README lists them).
 _PROVIDER_BY_HOST_SUFFIX: tuple[tuple[str, str], ...] = (
@@ -69,27 +79,6 @@ def provider_for_host(host: str | None, client: Any = None) -> str:
 # --- pure readers ----------------------------------------------------------------------------------
 
 
-def extract_chat_usage(usage: Any) -> TokenUsage | None:
-    """Normalize ``CompletionUsage`` (chat and legacy completions).
-
-    prompt_tokens already includes cached tokens and completion_tokens includes reasoning, as the
-    conventions want (https://platform.openai.com/docs/api-reference/chat/object#chat/object-usage).
-    """
-    if usage is None:
-        return None
-    prompt_details = attr(usage, "prompt_tokens_details")
-    completion_details = attr(usage, "completion_tokens_details")
-    return TokenUsage(
-        input=count_at(usage, "prompt_tokens"),
-        output=count_at(usage, "completion_tokens"),
-        cache_read=count_at(prompt_details, "cached_tokens"),
-        cache_write=count_at(prompt_details, "cache_write_tokens"),
-        reasoning=count_at(completion_details, "reasoning_tokens"),
-        input_modalities=_modalities(prompt_details),
-        output_modalities=_modalities(completion_details),
-    )
-
-
 def extract_responses_usage(usage: Any) -> TokenUsage | None:
     """``ResponseUsage`` (Responses API): input_tokens includes cached, output_tokens includes reasoning."""
     if usage is None:
@@ -111,22 +100,6 @@ def extract_embeddings_usage(usage: Any) -> TokenUsage | None:
     return TokenUsage(input=count_at(usage, "prompt_tokens"))
 
 
-def _modalities(details: Any) -> tuple[tuple[str, int], ...]:
-    if details is None:
-        return ()
-    return modality_counts(
-        (modality, attr(details, f"{modality}_tokens")) for modality in ("text", "audio", "image")
-    )
-
-
-def extract_finish_reasons(choices: Any) -> list[str] | None:
-    """One finish reason per choice, in choice order."""
-    if not isinstance(choices, list) or not choices:
-        return None
-    reasons = [as_str(attr(choice, "finish_reason")) for choice in choices]
-    return [reason or "error" for reason in reasons] if any(reasons) else None
-
-
 def responses_finish_reason(response: Any) -> str | None:
     """The Responses API has no per-choice reason: derive one from the response status."""
     status = as_str(attr(response, "status"))
@@ -136,17 +109,6 @@ def responses_finish_reason(response: Any) -> str | None:
         return as_str(attr(attr(response, "incomplete_details"), "reason")) or "incomplete"
     if status == "failed":
         return "error"
-    return None
-
-
-def _output_type(response_format: Any) -> str | None:
-    kind = as_str(attr(response_format, "type"))
-    if kind in ("json_schema", "json_object"):
-        return "json"
-    if kind == "text":
-        return "text"
-    if isinstance(response_format, type):  # parse(response_format=PydanticModel)
-        return "json"
     return None
 
 
@@ -247,14 +209,14 @@ def responses_output_messages(response: Any) -> list[Message]:
 # --- endpoints -------------------------------------------------------------------------------------
 
 
-class _OpenAIEndpoint(EndpointBase):
+class _OpenAIEndpoint(ChatCompletionsEndpoint):
     """What every OpenAI endpoint shares: provider and server from the client, and the openai.* facts."""
 
     operation: str = semconv.OPERATION_CHAT
     api_type: str | None = None
 
     def __init__(self, name: str, settings: Settings) -> None:
-        self.name = name
+        super().__init__(name)
         self.settings = settings
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestFacts | None:
@@ -282,20 +244,14 @@ class _OpenAIEndpoint(EndpointBase):
     def request_attributes(self, kwargs: dict[str, Any]) -> dict[str, AttributeValue]:
         """Sampling parameters and output type."""
         attributes = sampling_attributes(kwargs)
-        output_type = _output_type(kwargs.get("response_format"))
-        if output_type:
-            attributes[semconv.GEN_AI_OUTPUT_TYPE] = output_type
+        kind = output_type(kwargs.get("response_format"))
+        if kind:
+            attributes[semconv.GEN_AI_OUTPUT_TYPE] = kind
         return attributes
-
-    def stream_of(self, result: Any) -> Any | None:
-        """``Stream``/``AsyncStream`` results are proxied; complete responses are read at once."""
-        kind = type(result)
-        return result if hasattr(kind, "__next__") or hasattr(kind, "__anext__") else None
 
     def apply_common(self, invocation: Invocation, response: Any) -> None:
         """Response id, model, and for OpenAI's own API the service tier and system fingerprint."""
-        invocation.response_id = as_str(attr(response, "id"))
-        invocation.response_model = as_str(attr(response, "model"))
+        super().apply_common(invocation, response)
         if invocation.provider in _OPENAI_API_PROVIDERS:
             invocation.set_attribute(
                 semconv.OPENAI_RESPONSE_SERVICE_TIER, as_str(attr(response, "service_tier"))
@@ -355,15 +311,14 @@ class ChatCompletions(_OpenAIEndpoint):
         return {**kwargs, "stream_options": _InjectedStreamOptions(include_usage=True)}
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
-        """Read a ``ChatCompletion`` (or a legacy ``Completion``)."""
-        self.apply_common(invocation, result)
-        choices = attr(result, "choices")
-        invocation.set_usage(extract_chat_usage(attr(result, "usage")))
-        invocation.finish_reasons = extract_finish_reasons(choices)
+        """Read a ``ChatCompletion`` (or a legacy ``Completion``); its messages when capture is on."""
+        super().on_response(invocation, result)
         if self.settings.capture_content:
             invocation.set_attribute(
                 semconv.GEN_AI_OUTPUT_MESSAGES,
-                encode_messages(chat_output_messages(choices), self.settings.content_max_length),
+                encode_messages(
+                    chat_output_messages(attr(result, "choices")), self.settings.content_max_length
+                ),
             )
 
     def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> ChatStreamAccumulator:
@@ -376,67 +331,41 @@ class _InjectedStreamOptions(dict[str, Any]):
     """``{"include_usage": True}`` added by tokentrace; a plain dict to the SDK, recognisable to us."""
 
 
-class ChatStreamAccumulator:
-    """Chunks of a chat (or legacy completions) stream: usage arrives once, on the last chunk."""
+class ChatStreamAccumulator(CompatibleChatStream):
+    """The shared chat stream merge, plus the streamed text when content capture is on."""
 
-    __slots__ = ("endpoint", "hide_usage_chunk", "first", "usage", "reasons", "texts")
+    __slots__ = ("texts", "content_max_length")
 
     def __init__(self, endpoint: ChatCompletions, *, hide_usage_chunk: bool) -> None:
-        self.endpoint = endpoint
-        self.hide_usage_chunk = hide_usage_chunk
-        self.first: Any = None
-        self.usage: Any = None
-        self.reasons: dict[int, str] = {}
+        super().__init__(endpoint, hide_usage_chunk=hide_usage_chunk)
+        self.content_max_length = endpoint.settings.content_max_length
         # Text per choice, kept only when content capture is on.
         self.texts: dict[int, list[str]] | None = {} if endpoint.settings.capture_content else None
 
     def on_chunk(self, chunk: Any) -> bool:
-        """Note the first chunk, finish reasons and usage; hide the usage-only chunk we asked for."""
-        if self.first is None:
-            self.first = chunk
-        usage = chunk.usage
-        choices = chunk.choices
-        if choices:
-            for choice in choices:
-                reason = choice.finish_reason
-                if reason:
-                    self.reasons[choice.index] = reason
-                if self.texts is not None:
-                    self._keep_text(choice)
-        if usage is not None:
-            self.usage = usage
-            # Azure's first chunk also has no choices, but it never carries usage.
-            if not choices and self.hide_usage_chunk:
-                return False
-        return True
-
-    def _keep_text(self, choice: Any) -> None:
-        assert self.texts is not None
-        delta = attr(choice, "delta")
-        text = attr(delta, "content") if delta is not None else attr(choice, "text")
-        if isinstance(text, str) and text:
-            self.texts.setdefault(attr(choice, "index") or 0, []).append(text)
+        """The shared merge; then the text deltas, if content is captured."""
+        if self.texts is not None:
+            for choice in getattr(chunk, "choices", None) or ():
+                delta = attr(choice, "delta")
+                text = attr(delta, "content") if delta is not None else attr(choice, "text")
+                if isinstance(text, str) and text:
+                    self.texts.setdefault(attr(choice, "index") or 0, []).append(text)
+        return super().on_chunk(chunk)
 
     def finish(self, invocation: Invocation) -> None:
-        """Apply the merged facts."""
-        if self.first is not None:
-            self.endpoint.apply_common(invocation, self.first)
-        invocation.set_usage(extract_chat_usage(self.usage))
-        if self.reasons:
-            invocation.finish_reasons = [self.reasons[index] for index in sorted(self.reasons)]
-        if self.texts is not None:
-            outputs = [
-                message(
-                    "assistant",
-                    [text_part("".join(self.texts.get(index, [])))],
-                    self.reasons.get(index, "error"),
-                )
-                for index in sorted(set(self.texts) | set(self.reasons))
-            ]
-            invocation.set_attribute(
-                semconv.GEN_AI_OUTPUT_MESSAGES,
-                encode_messages(outputs, self.endpoint.settings.content_max_length),
+        """Apply the merged facts (and the captured output messages)."""
+        super().finish(invocation)
+        if self.texts is None:
+            return
+        outputs = [
+            message(
+                "assistant", [text_part("".join(self.texts.get(index, [])))], self.reasons.get(index, "error")
             )
+            for index in sorted(set(self.texts) | set(self.reasons))
+        ]
+        invocation.set_attribute(
+            semconv.GEN_AI_OUTPUT_MESSAGES, encode_messages(outputs, self.content_max_length)
+        )
 
 
 class Responses(_OpenAIEndpoint):
@@ -453,11 +382,9 @@ class Responses(_OpenAIEndpoint):
         previous = as_str(kwargs.get("previous_response_id"))
         if previous:
             attributes[semconv.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID] = previous
-        output_type = _output_type(attr(kwargs.get("text"), "format")) or _output_type(
-            kwargs.get("text_format")
-        )
-        if output_type:
-            attributes[semconv.GEN_AI_OUTPUT_TYPE] = output_type
+        kind = output_type(attr(kwargs.get("text"), "format")) or output_type(kwargs.get("text_format"))
+        if kind:
+            attributes[semconv.GEN_AI_OUTPUT_TYPE] = kind
         if self.settings.capture_content:
             messages = responses_input_messages(kwargs.get("input"), kwargs.get("instructions"))
             attributes[semconv.GEN_AI_INPUT_MESSAGES] = encode_messages(
@@ -482,9 +409,7 @@ class Responses(_OpenAIEndpoint):
                 encode_messages(responses_output_messages(response), self.settings.content_max_length),
             )
 
-    def new_accumulator(
-        self, invocation: Invocation, sent_kwargs: dict[str, Any]
-    ) -> ResponsesStreamAccumulator:
+    def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> StreamAccumulator:
         """Responses streams carry the whole response in their terminal event."""
         return ResponsesStreamAccumulator(self)
 
