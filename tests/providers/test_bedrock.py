@@ -1222,3 +1222,148 @@ def test_coexistence_botocore_reports_again_after_tokentrace_leaves(
     scopes = [span.instrumentation_scope.name for span in gen_ai_spans(telemetry)]
     assert scopes == ["tokentrace", "opentelemetry.instrumentation.botocore.bedrock-runtime"]
     assert telemetry.token_usage() == {"input": (1233 + 21, 2), "output": (12 + 12, 2)}
+
+
+# --- aiobotocore (async) ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def aio_session() -> Any:
+    return pytest.importorskip("aiobotocore.session").get_session()
+
+
+def aio_client(session: Any, fake: FakeProvider) -> Any:
+    return session.create_client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=fake.url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=pytest.importorskip("aiobotocore.config").AioConfig(retries={"total_max_attempts": 1}),
+    )
+
+
+async def test_async_converse(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry, aio_session: Any
+) -> None:
+    async with aio_client(aio_session, fake) as bedrock:
+        plain = await bedrock.converse(modelId=CLAUDE, messages=MESSAGES)
+        instrument("bedrock")
+        traced = await bedrock.converse(modelId=CLAUDE, messages=MESSAGES)
+    assert stable(traced) == stable(plain)
+    span = telemetry.only_span()
+    assert_attributes(
+        span,
+        {
+            **common(fake),
+            "gen_ai.response.id": REQUEST_ID,
+            "gen_ai.response.finish_reasons": ("end_turn",),
+            **CACHED_USAGE,
+        },
+    )
+    assert telemetry.token_usage() == {"input": (1233, 1), "output": (12, 1)}
+
+
+async def test_async_converse_stream(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry, aio_session: Any
+) -> None:
+    async with aio_client(aio_session, fake) as bedrock:
+        plain = [
+            event
+            async for event in (await bedrock.converse_stream(modelId=CLAUDE, messages=MESSAGES))["stream"]
+        ]
+        instrument("bedrock")
+        response = await bedrock.converse_stream(modelId=CLAUDE, messages=MESSAGES)
+        traced = [event async for event in response["stream"]]
+    assert traced == plain
+    span = telemetry.only_span()
+    assert_attributes(
+        span,
+        {
+            **common(fake),
+            "gen_ai.request.stream": True,
+            "gen_ai.response.finish_reasons": ("end_turn",),
+            **CACHED_USAGE,
+        },
+    )
+    assert telemetry.token_usage() == {"input": (1233, 1), "output": (12, 1)}
+
+
+async def test_async_invoke_model_headers_only(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry, aio_session: Any
+) -> None:
+    async with aio_client(aio_session, fake) as bedrock:
+        fake.enqueue("bedrock.invoke", {"token_headers": None})
+        plain = await (await bedrock.invoke_model(modelId=CLAUDE, body=CLAUDE_BODY))["body"].read()
+        instrument("bedrock")
+        response = await bedrock.invoke_model(modelId="anthropic.claude-v2", body=SEED_BODY)
+        assert b"completion" in await response["body"].read()
+        fake.enqueue("bedrock.invoke", {"token_headers": None})
+        # Without count headers the async body (read with ``await``) is left alone: no usage.
+        response = await bedrock.invoke_model(modelId=CLAUDE, body=CLAUDE_BODY)
+        assert await response["body"].read() == plain
+    seed, headerless = telemetry.spans()
+    assert_attributes(seed, {"gen_ai.usage.input_tokens": 19, "gen_ai.usage.output_tokens": 371})
+    assert not set(USAGE_KEYS) & set(headerless.attributes)
+    assert telemetry.token_usage() == {"input": (19, 1), "output": (371, 1)}
+
+
+async def test_async_invoke_model_stream(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry, aio_session: Any
+) -> None:
+    async with aio_client(aio_session, fake) as bedrock:
+        response = await bedrock.invoke_model_with_response_stream(modelId=CLAUDE, body=CLAUDE_BODY)
+        plain = [chunk async for chunk in response["body"]]
+        instrument("bedrock")
+        response = await bedrock.invoke_model_with_response_stream(modelId=CLAUDE, body=CLAUDE_BODY)
+        traced = [chunk async for chunk in response["body"]]
+    assert traced == plain
+    span = telemetry.only_span()
+    assert_attributes(
+        span,
+        {
+            **common(fake),
+            "gen_ai.request.stream": True,
+            "gen_ai.response.id": CLAUDE_MESSAGE_ID,
+            "gen_ai.response.finish_reasons": ("end_turn",),
+            **CACHED_USAGE,
+        },
+    )
+
+
+async def test_async_sdk_error(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry, aio_session: Any
+) -> None:
+    instrument("bedrock")
+    async with aio_client(aio_session, fake) as bedrock:
+        fake.enqueue("bedrock.converse", {"error": 429})
+        with pytest.raises(bedrock.exceptions.ThrottlingException):
+            await bedrock.converse(modelId=CLAUDE, messages=MESSAGES)
+    span = telemetry.only_span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "ThrottlingException"
+    assert telemetry.token_usage() == {}
+
+
+async def test_async_coexistence_with_aiobotocore_instrumentation(
+    fake: FakeProvider,
+    instrument: Any,
+    telemetry: Telemetry,
+    aio_session: Any,
+    tracer_provider: TracerProvider,
+    meter_provider: MeterProvider,
+) -> None:
+    module = pytest.importorskip("opentelemetry.instrumentation.botocore")
+    aio_instrumentor = module.AiobotocoreInstrumentor()
+    aio_instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        instrument("bedrock")
+        async with aio_client(aio_session, fake) as bedrock:
+            await bedrock.converse(modelId=CLAUDE, messages=MESSAGES)
+    finally:
+        tokentrace.uninstrument()  # the outer wrapper first: botocore's unwrap removes the outermost
+        aio_instrumentor.uninstrument()
+    (inference,) = gen_ai_spans(telemetry)
+    assert inference.instrumentation_scope.name == "tokentrace"
+    assert len(telemetry.spans()) == 2
+    assert telemetry.token_usage() == {"input": (1233, 1), "output": (12, 1)}

@@ -25,6 +25,7 @@ and ``extensions/bedrock.py``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import io
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -391,7 +392,7 @@ def _parse_small_json(body: Any) -> Any:
     if isinstance(body, (bytes, bytearray, str)) and len(body) <= _MAX_PARSED_REQUEST_BODY:
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
     return None
 
@@ -469,6 +470,11 @@ class MakeApiCall(EndpointBase):
     def with_stream(self, result: Any, proxy: Any) -> Any:
         """Put the proxy where the stream was; the dict itself is still the SDK's."""
         key = "stream" if "stream" in result and _is_event_stream(result["stream"]) else "body"
+        stream = result[key]
+        if inspect.isasyncgenfunction(getattr(type(stream), "__anext__", None)):
+            # aiobotocore's AioEventStream makes ``__anext__`` an async generator function and
+            # ``__aiter__`` return its generator: the proxy must iterate that generator.
+            proxy._self_iterator = stream.__aiter__()
         result[key] = proxy
         accumulator = getattr(proxy, "_self_accumulator", None)
         if isinstance(accumulator, _StreamAccumulator):
@@ -551,7 +557,7 @@ def _read_body(result: dict[str, Any]) -> Any:
     result["body"] = StreamingBody(io.BytesIO(data), len(data))
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -650,7 +656,7 @@ class InvokeStreamAccumulator(_StreamAccumulator):
             return True
         try:
             event = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return True
         if not isinstance(event, dict):
             return True
