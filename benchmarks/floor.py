@@ -11,6 +11,8 @@ OpenTelemetry SDK itself costs for the signals, with no generality, no guards an
   ``time_per_output_chunk`` point per chunk after the first, and the time-to-first-chunk attribute.
 
 Only ``chat.completions.create`` (sync and async) is patched, by replacing the class attribute.
+``Floor(..., chunk_metric=False)`` leaves out the per-chunk points (the clock is still read per chunk):
+the difference between the two floors is what the per-chunk metric alone costs in the SDK.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ _TOKEN_BUCKETS = [float(4**i) for i in range(14)]
 
 
 class _Signals:
-    def __init__(self, tracer_provider: TracerProvider, meter_provider: MeterProvider) -> None:
+    def __init__(
+        self, tracer_provider: TracerProvider, meter_provider: MeterProvider, chunk_metric: bool = True
+    ) -> None:
+        self.chunk_metric = chunk_metric
         self.tracer: Tracer = trace.get_tracer("benchmark.floor", "0", tracer_provider)
         meter = meter_provider.get_meter("benchmark.floor", "0")
         self.duration: Histogram = meter.create_histogram(
@@ -128,11 +133,12 @@ class _Call:
         signals.duration.record(ended - self.started, metric_attributes, context=ctx)
         if first_chunk_at is not None:
             signals.first_chunk.record(first_chunk_at - self.started, metric_attributes, context=ctx)
-            previous = first_chunk_at
-            per_chunk = signals.per_chunk
-            for at in chunk_times or ():
-                per_chunk.record(at - previous, metric_attributes, context=ctx)
-                previous = at
+            if signals.chunk_metric:
+                previous = first_chunk_at
+                per_chunk = signals.per_chunk
+                for at in chunk_times or ():
+                    per_chunk.record(at - previous, metric_attributes, context=ctx)
+                    previous = at
         if usage is not None:
             signals.tokens.record(
                 usage.prompt_tokens, {**metric_attributes, "gen_ai.token.type": "input"}, context=ctx
@@ -276,8 +282,10 @@ def _async_create(original: Callable[..., Any], signals: _Signals) -> Callable[.
 class Floor:
     """Switches the hand-written instrumentation on and off (class attribute swap)."""
 
-    def __init__(self, tracer_provider: TracerProvider, meter_provider: MeterProvider) -> None:
-        signals = _Signals(tracer_provider, meter_provider)
+    def __init__(
+        self, tracer_provider: TracerProvider, meter_provider: MeterProvider, chunk_metric: bool = True
+    ) -> None:
+        signals = _Signals(tracer_provider, meter_provider, chunk_metric)
         self._originals = (chat_completions.Completions.create, chat_completions.AsyncCompletions.create)
         self._patched = (
             _sync_create(self._originals[0], signals),

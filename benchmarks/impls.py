@@ -44,6 +44,7 @@ IMPLS: dict[str, Impl] = {
     for impl in (
         Impl("bare", "bare SDK (on = off: the method's noise)"),
         Impl("floor", "floor (hand-written minimum)"),
+        Impl("floor-no-chunk-metric", "floor without the per-chunk metric"),
         Impl("tokentrace", "tokentrace", distributions=("tokentrace",), env=_NO_CONTENT),
         Impl(
             "tokentrace-nocounters",
@@ -196,10 +197,10 @@ def create(name: str, tracer_provider: TracerProvider, meter_provider: MeterProv
     """Build implementation ``name``; call after its environment variables are set."""
     if name == "bare":
         return _Bare()
-    if name == "floor":
+    if name.startswith("floor"):
         from benchmarks.floor import Floor
 
-        return Floor(tracer_provider, meter_provider)
+        return Floor(tracer_provider, meter_provider, chunk_metric=name == "floor")
     if name.startswith("tokentrace"):
         return _Tokentrace(tracer_provider, meter_provider)
     if name in _PEER_MODULES:

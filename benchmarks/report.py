@@ -109,6 +109,13 @@ def _machine() -> list[str]:
     return [f"{cpu}, {os.cpu_count()} cores{memory}", f"{platform.system()} {platform.release()}"]
 
 
+def _load(settings: dict[str, Any]) -> str:
+    load = settings.get("load_average")
+    if not load:
+        return "not recorded"
+    return f"{load[0]} (1 min) / {load[1]} (5 min) at the start, {load[3]} / {load[4]} at the end"
+
+
 def _versions(table: Table) -> list[str]:
     lines = []
     shared: dict[str, str] = {}
@@ -190,7 +197,8 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
     lines += [
         f"Command: `{settings['command']}`; {settings['rounds']} round(s) (one process per implementation "
         f"and round), {settings['quads']} ABBA group(s) of 4 blocks per scenario and process, "
-        f"{settings['seconds']} s in all. Machine: " + "; ".join(_machine()) + ".",
+        f"{settings['seconds']} s in all. Machine: " + "; ".join(_machine()) + "; load average "
+        f"{_load(settings)}.",
         "",
         "Versions:",
         *_versions(table),

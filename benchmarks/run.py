@@ -26,7 +26,7 @@ from benchmarks.report import write_report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-MAIN_IMPLS = ["bare", "floor", "tokentrace", "tokentrace-nocounters"]
+MAIN_IMPLS = ["bare", "floor", "floor-no-chunk-metric", "tokentrace", "tokentrace-nocounters"]
 PEERS = [name for name, impl in IMPLS.items() if impl.peer]
 
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impls", help=f"comma-separated subset of {','.join(IMPLS)}")
     parser.add_argument("--scenarios", default="call,stream,threads,async")
     parser.add_argument("--rounds", type=int, help="processes per implementation (default 3; quick 1)")
-    parser.add_argument("--quads", type=int, help="ABBA groups per scenario and process (default 4)")
+    parser.add_argument("--quads", type=int, help="ABBA groups per scenario and process (default 3)")
     parser.add_argument("--block-seconds", type=float, default=0.25, help="bare-SDK CPU seconds per block")
     parser.add_argument("--memory-calls", type=int, help="calls in the memory test (default 20000)")
     parser.add_argument("--out-dir", type=Path, help="RESULTS.md and results.json (default benchmarks/)")
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = args.out_dir or HERE / ".out" / "quick"
     else:
         names = args.impls.split(",") if args.impls else MAIN_IMPLS + PEERS
-        rounds, quads = args.rounds or 3, args.quads or 4
+        rounds, quads = args.rounds or 3, args.quads or 3
         memory_calls = args.memory_calls if args.memory_calls is not None else 20_000
         worker_sizes = ["--block-seconds", str(args.block_seconds)]
         out_dir = args.out_dir or HERE
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     runnable = [name for name in names if name not in missing]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in runnable}
     started = time.monotonic()
+    load_before = os.getloadavg()
     for round_index in range(rounds):
         shift = round_index % max(1, len(runnable))
         for name in runnable[shift:] + runnable[:shift]:
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         "memory_calls": memory_calls,
         "scenarios": args.scenarios.split(","),
         "seconds": round(time.monotonic() - started, 1),
+        # Other processes on the machine slow both states of a block pair alike, but a busy machine
+        # widens the spread between rounds: the load is part of the result.
+        "load_average": [round(value, 1) for value in (*load_before, *os.getloadavg())],
         "command": "python -m benchmarks" + (" --quick" if args.quick else ""),
     }
     raw = {"settings": settings, "missing": missing, "results": results}
