@@ -580,8 +580,8 @@ def test_converse_stream_exception_event(fake: FakeProvider, instrument: Any, te
     assert raised.value.response["Error"]["Code"] == "throttlingException"
     span = telemetry.only_span()
     assert span.status.status_code is StatusCode.ERROR
-    # The stream proxy names errors by class; see the report's proposed core change.
-    assert span.attributes["error.type"] == "EventStreamError"
+    # A mid-stream error gets the provider's error code, as a failed call does.
+    assert span.attributes["error.type"] == "throttlingException"
     assert span.attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
     assert telemetry.token_usage() == {}
 

@@ -9,7 +9,7 @@ per-chunk timing metric is recorded in bulk when the stream ends, off the chunk 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,11 +47,13 @@ class _StreamTelemetry(wrapt.ObjectProxy):  # type: ignore[type-arg]
         emitter: Emitter,
         *,
         reattach_context: bool = False,
+        error_type: Callable[[BaseException], str | None] | None = None,
     ) -> None:
         super().__init__(wrapped)
         self._self_invocation = invocation
         self._self_accumulator = accumulator
         self._self_emitter = emitter
+        self._self_error_type = error_type
         self._self_done = False
         # Frameworks whose own code runs while the stream is read (LangChain) need the invocation's
         # context current during each read, so nested SDK calls find it.
@@ -82,6 +84,9 @@ class _StreamTelemetry(wrapt.ObjectProxy):  # type: ignore[type-arg]
             return
         self._self_done = True
         invocation = self._self_invocation
+        if error is not None and self._self_error_type is not None:
+            with guard("stream.error_type"):
+                invocation.error_type = self._self_error_type(error)
         with guard("stream.accumulator.finish"):
             self._self_accumulator.finish(invocation)
         with guard("stream.finish"):
@@ -95,6 +100,12 @@ class _StreamTelemetry(wrapt.ObjectProxy):  # type: ignore[type-arg]
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         return self.__wrapped__.__reduce_ex__(protocol)
+
+
+def is_async_stream(stream: Any) -> bool:
+    """Whether ``stream`` is read with ``async for`` (it may come from a plain ``def``)."""
+    kind = type(stream)
+    return hasattr(kind, "__anext__") or (hasattr(kind, "__aiter__") and not hasattr(kind, "__iter__"))
 
 
 class SyncStreamWrapper(_StreamTelemetry):
@@ -157,9 +168,9 @@ class AsyncStreamWrapper(_StreamTelemetry):
 
     def __init__(self, wrapped: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(wrapped, *args, **kwargs)
-        self._self_iterator: AsyncIterator[Any] | None = (
-            wrapped if hasattr(type(wrapped), "__anext__") else None
-        )
+        # Always through ``__aiter__``: some SDKs' ``__anext__`` is itself an async generator
+        # function (aiobotocore), so only the iterator ``__aiter__`` returns can be advanced.
+        self._self_iterator: AsyncIterator[Any] | None = None
 
     def __aiter__(self) -> AsyncStreamWrapper:
         return self

@@ -17,7 +17,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from tokentrace._core.emitter import Emitter, current_invocation, error_type_of
 from tokentrace._core.guard import guard, report_internal_error, strict_mode
 from tokentrace._core.invocation import Invocation, RequestFacts
-from tokentrace._core.stream import AsyncStreamWrapper, StreamAccumulator, SyncStreamWrapper
+from tokentrace._core.stream import AsyncStreamWrapper, StreamAccumulator, SyncStreamWrapper, is_async_stream
 
 Wrapped = Callable[..., Any]
 SyncWrapper = Callable[[Wrapped, Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -28,6 +28,9 @@ class Endpoint(Protocol):
     """How one SDK method is observed; adapters implement it (see ``EndpointBase`` for defaults)."""
 
     name: str
+    # Whether the call's context is made current again while its stream is read: for SDKs and
+    # frameworks whose nested, instrumented calls run during iteration (model hops, LangChain).
+    reattach_stream_context: bool
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestFacts | None:
         """Facts of the request, or None to leave this call alone."""
@@ -49,6 +52,10 @@ class Endpoint(Protocol):
         """Apply a complete response's facts (usage, id, model, finish reasons) to the invocation."""
         ...
 
+    def on_stream_start(self, invocation: Invocation, result: Any) -> None:
+        """Apply what the result says before its stream is read (headers, request ids)."""
+        ...
+
     def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> StreamAccumulator:
         """A fresh accumulator for a stream this call returned."""
         ...
@@ -62,6 +69,7 @@ class EndpointBase:
     """Defaults for an ``Endpoint``: no kwargs changes, no streams, nothing read from responses."""
 
     name = "endpoint"
+    reattach_stream_context = False
 
     def prepare(self, facts: RequestFacts, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Send the caller's arguments unchanged."""
@@ -76,6 +84,9 @@ class EndpointBase:
         return proxy
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
+        """Nothing to read by default."""
+
+    def on_stream_start(self, invocation: Invocation, result: Any) -> None:
         """Nothing to read by default."""
 
     def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> StreamAccumulator:
@@ -147,21 +158,24 @@ def _fail(endpoint: Endpoint, emitter: Emitter, invocation: Invocation, exc: Bas
         emitter.finish(invocation, exc)
 
 
-def _complete(
-    endpoint: Endpoint,
-    emitter: Emitter,
-    started: _Started,
-    result: Any,
-    proxy_type: type[SyncStreamWrapper] | type[AsyncStreamWrapper],
-) -> Any:
+def _complete(endpoint: Endpoint, emitter: Emitter, started: _Started, result: Any) -> Any:
     invocation = started.invocation
     stream = None
     with guard(f"{endpoint.name}.stream_of"):
         stream = endpoint.stream_of(result)
     if stream is not None:
         try:
+            endpoint.on_stream_start(invocation, result)
             accumulator = endpoint.new_accumulator(invocation, started.kwargs)
-            proxy = proxy_type(stream, invocation, accumulator, emitter)
+            proxy_type = AsyncStreamWrapper if is_async_stream(stream) else SyncStreamWrapper
+            proxy = proxy_type(
+                stream,
+                invocation,
+                accumulator,
+                emitter,
+                reattach_context=endpoint.reattach_stream_context,
+                error_type=endpoint.error_type,
+            )
             return endpoint.with_stream(result, proxy)
         except Exception:
             if strict_mode():
@@ -193,7 +207,7 @@ def traced(endpoint: Endpoint, emitter: Emitter, switch: Switch) -> SyncWrapper:
             _fail(endpoint, emitter, started.invocation, exc)
             raise
         _detach(started.token)
-        return _complete(endpoint, emitter, started, result, SyncStreamWrapper)
+        return _complete(endpoint, emitter, started, result)
 
     return wrapper
 
@@ -214,6 +228,6 @@ def async_traced(endpoint: Endpoint, emitter: Emitter, switch: Switch) -> AsyncW
             _fail(endpoint, emitter, started.invocation, exc)
             raise
         _detach(started.token)
-        return _complete(endpoint, emitter, started, result, AsyncStreamWrapper)
+        return _complete(endpoint, emitter, started, result)
 
     return wrapper

@@ -25,7 +25,6 @@ and ``extensions/bedrock.py``.
 from __future__ import annotations
 
 import importlib
-import inspect
 import io
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -470,16 +469,14 @@ class MakeApiCall(EndpointBase):
     def with_stream(self, result: Any, proxy: Any) -> Any:
         """Put the proxy where the stream was; the dict itself is still the SDK's."""
         key = "stream" if "stream" in result and _is_event_stream(result["stream"]) else "body"
-        stream = result[key]
-        if inspect.isasyncgenfunction(getattr(type(stream), "__anext__", None)):
-            # aiobotocore's AioEventStream makes ``__anext__`` an async generator function and
-            # ``__aiter__`` return its generator: the proxy must iterate that generator.
-            proxy._self_iterator = stream.__aiter__()
         result[key] = proxy
-        accumulator = getattr(proxy, "_self_accumulator", None)
-        if isinstance(accumulator, _StreamAccumulator):
-            accumulator.request_id = extract_request_id(result)
         return result
+
+    def on_stream_start(self, invocation: Invocation, result: Any) -> None:
+        """The request id (from the response headers) names the call until the stream says more."""
+        request_id = extract_request_id(result)
+        invocation.set_attribute(AWS_REQUEST_ID, request_id)
+        invocation.response_id = request_id
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
         """Read a complete Converse, InvokeModel or CountTokens result."""
@@ -578,21 +575,16 @@ class _FailedRead(io.RawIOBase):
 
 
 class _StreamAccumulator:
-    """What both stream kinds share: the request id known from the response headers."""
+    """What both stream kinds share (the request id was applied when the stream started)."""
 
-    __slots__ = ("request_id",)
-
-    def __init__(self) -> None:
-        self.request_id: str | None = None
+    __slots__ = ()
 
     def on_chunk(self, chunk: Any) -> bool:
         """Read one event (never hidden: tokentrace adds nothing to Bedrock streams)."""
         return True
 
     def finish(self, invocation: Invocation) -> None:
-        """The request id as response id and ``aws.request_id``."""
-        invocation.set_attribute(AWS_REQUEST_ID, self.request_id)
-        invocation.response_id = self.request_id
+        """Nothing shared to apply."""
 
 
 class ConverseStreamAccumulator(_StreamAccumulator):
