@@ -161,7 +161,7 @@ def obs_binary(name: str, require_env: str = "TOKENTRACE_REQUIRE_COLLECTOR") -> 
     path = cache / "bin" / name
     if path.is_file() and os.access(path, os.X_OK):
         return path
-    reason = f"{name} not built: run scripts/obs-tools (looked in {cache / 'bin'})"
+    reason = f"{name} not available: run scripts/obs-tools (looked in {cache / 'bin'})"
     error = cache / "status" / f"{name}.error"
     if error.is_file():
         reason += f"; its last attempt failed: {error.read_text().strip()}"
