@@ -38,6 +38,9 @@ class RequestFacts:
     # An invocation that absorbs nested calls takes their usage instead of letting them emit their
     # own span: LangChain over an instrumented SDK, or one user call that makes several model hops.
     absorbs_nested: bool = False
+    # Which nested calls (by endpoint name) are absorbed; ``None`` means all of them. Others get
+    # their own span under this one: a model call an AFC tool makes is not part of the Gemini call.
+    absorbs_only: frozenset[str] | None = None
 
 
 class Invocation:

@@ -126,7 +126,9 @@ def _start(
             if not current.facts.absorbs_nested:
                 # An SDK method called from inside another instrumented one: already observed.
                 return None
-            parent = current
+            only = current.facts.absorbs_only
+            if only is None or endpoint.name in only:
+                parent = current
         facts = endpoint.request(instance, args, kwargs)
         if facts is None:
             return None

@@ -293,6 +293,18 @@ class _GoogleEndpoint(EndpointBase):
         return status if isinstance(status, str) and status else None
 
 
+def _hop_name(prefix: str, method: str) -> str:
+    return f"{prefix}.{method}.hop"
+
+
+# Only the SDK's own requests fold into a call; a model call an AFC tool makes is its own span.
+_HOP_ENDPOINTS = frozenset(
+    _hop_name(prefix, method)
+    for prefix in ("google_genai", "google_genai.aio")
+    for method in ("generate_content", "generate_content_stream")
+)
+
+
 class GenerateContent(_GoogleEndpoint):
     """``generate_content`` and ``generate_content_stream``: one span per user call.
 
@@ -322,6 +334,7 @@ class GenerateContent(_GoogleEndpoint):
             stream=self.stream,
             attributes=request_attributes(kwargs.get("config")),
             absorbs_nested=True,
+            absorbs_only=_HOP_ENDPOINTS,
         )
 
     def stream_of(self, result: Any) -> Any | None:
@@ -481,11 +494,13 @@ def targets(settings: Settings) -> Sequence[WrapTarget]:
             ),
             (
                 "_generate_content",
-                GenerateContent(f"{prefix}.generate_content.hop", settings, stream=False, hop=True),
+                GenerateContent(_hop_name(prefix, "generate_content"), settings, stream=False, hop=True),
             ),
             (
                 "_generate_content_stream",
-                GenerateContent(f"{prefix}.generate_content_stream.hop", settings, stream=True, hop=True),
+                GenerateContent(
+                    _hop_name(prefix, "generate_content_stream"), settings, stream=True, hop=True
+                ),
             ),
             ("embed_content", EmbedContent(f"{prefix}.embed_content", settings)),
             ("count_tokens", CountTokens(f"{prefix}.count_tokens", settings)),
