@@ -18,14 +18,32 @@ logger = logging.getLogger("tokentrace")
 _MISSING = object()
 
 
+# Builds the wrapt wrapper for a target that is not an observed SDK call (the emitter and the
+# instrumentor's switch are passed in).
+WrapperFactory = Callable[[Emitter, Switch], Callable[..., Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class WrapTarget:
-    """One SDK method to wrap: ``module``, ``"Class.method"``, and how to observe it."""
+    """One SDK function to wrap: ``module``, ``"Class.method"``, and how to observe it.
+
+    Usually ``endpoint`` says how to observe the call; a ``factory`` instead supplies a wrapper of
+    its own (an adapter adjusting an SDK's internals while tokentrace is on).
+    """
 
     module: str
     name: str
-    endpoint: Endpoint
+    endpoint: Endpoint | None = None
     is_async: bool = False
+    factory: WrapperFactory | None = None
+
+    def wrapper(self, emitter: Emitter, switch: Switch) -> Callable[..., Any]:
+        """The wrapt wrapper to install."""
+        if self.factory is not None:
+            return self.factory(emitter, switch)
+        if self.endpoint is None:
+            raise ValueError(f"{self.module}.{self.name}: a target needs an endpoint or a factory")
+        return (async_traced if self.is_async else traced)(self.endpoint, emitter, switch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +80,7 @@ def apply_patches(targets: Iterable[WrapTarget], emitter: Emitter, switch: Switc
             logger.debug("tokentrace: %s.%s not found; not wrapped", target.module, target.name)
             continue
         original = vars(owner).get(attribute, _MISSING)
-        factory: Callable[..., Any] = async_traced if target.is_async else traced
-        wrapt.wrap_function_wrapper(owner, attribute, factory(target.endpoint, emitter, switch))
+        wrapt.wrap_function_wrapper(owner, attribute, target.wrapper(emitter, switch))
         patches.append(Patch(owner, attribute, original, vars(owner)[attribute]))
     return patches
 

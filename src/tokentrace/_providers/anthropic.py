@@ -26,7 +26,6 @@ context, so the request still propagates a trace context exactly when the SDK wo
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
@@ -531,38 +530,8 @@ def _tracer_emits(tracer: Any) -> bool:
     return True
 
 
-def _anthropic_instrumented() -> bool:
-    from tokentrace.instrumentor import AnthropicInstrumentor
-
-    return bool(AnthropicInstrumentor().is_instrumented_by_opentelemetry)
-
-
-_installed_handoff: list[Any] = []
-
-
-def install_sdk_span_handoff() -> None:
-    """Put :func:`sdk_span_handoff` in place once per process (feature-detected).
-
-    It stays in place after ``uninstrument()`` but is inert then: it checks that the anthropic
-    instrumentation is on before touching anything, so the SDK's own spans come back.
-    """
-    import wrapt
-
-    try:
-        module = importlib.import_module("anthropic._base_client")
-    except ImportError:
-        return
-    current = getattr(module, "start_api_call_span", None)
-    if current is None or any(current is installed for installed in _installed_handoff):
-        return
-    wrapt.wrap_function_wrapper(module, "start_api_call_span", sdk_span_handoff(_anthropic_instrumented))
-    _installed_handoff.append(module.start_api_call_span)
-
-
 def targets(settings: Settings) -> Sequence[WrapTarget]:
     """Every Anthropic method tokentrace wraps."""
-    with guard("anthropic.install_sdk_span_handoff"):
-        install_sdk_span_handoff()
     stable = "anthropic.resources.messages.messages"
     beta = "anthropic.resources.beta.messages.messages"
     # These copy the beta functions into their own classes at import time.
@@ -592,4 +561,12 @@ def targets(settings: Settings) -> Sequence[WrapTarget]:
                 module, f"{async_manager}.__aenter__", StreamHelper("anthropic.stream"), is_async=True
             ),
         ]
+    # The SDK's own inference spans give way to tokentrace's while the instrumentation is on.
+    found.append(
+        WrapTarget(
+            "anthropic._base_client",
+            "start_api_call_span",
+            factory=lambda emitter, switch: sdk_span_handoff(lambda: switch.active),
+        )
+    )
     return found
