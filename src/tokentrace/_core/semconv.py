@@ -81,6 +81,31 @@ OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 
+# Anthropic (the names its SDK uses on its own spans).
+ANTHROPIC_REQUEST_SERVICE_TIER: Final = "anthropic.request.service_tier"
+ANTHROPIC_RESPONSE_SERVICE_TIER: Final = "anthropic.response.service_tier"
+ANTHROPIC_THINKING_TYPE: Final = "anthropic.thinking.type"
+ANTHROPIC_THINKING_BUDGET_TOKENS: Final = "anthropic.thinking.budget_tokens"
+ANTHROPIC_USAGE_CACHE_CREATION_5M_INPUT_TOKENS: Final = (
+    "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
+)
+ANTHROPIC_USAGE_CACHE_CREATION_1H_INPUT_TOKENS: Final = (
+    "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+)
+ANTHROPIC_USAGE_COMPACTION_INPUT_TOKENS: Final = "anthropic.usage.compaction.input_tokens"
+ANTHROPIC_USAGE_COMPACTION_OUTPUT_TOKENS: Final = "anthropic.usage.compaction.output_tokens"
+# AWS (registered conventions).
+AWS_REQUEST_ID: Final = "aws.request_id"
+AWS_BEDROCK_GUARDRAIL_ID: Final = "aws.bedrock.guardrail.id"
+# Google Gen AI.
+GCP_GEN_AI_USAGE_TRAFFIC_TYPE: Final = "gcp.gen_ai.usage.traffic_type"
+# Groq's server-side timings (seconds) and request id.
+GROQ_USAGE_QUEUE_TIME: Final = "groq.usage.queue_time"
+GROQ_USAGE_PROMPT_TIME: Final = "groq.usage.prompt_time"
+GROQ_USAGE_COMPLETION_TIME: Final = "groq.usage.completion_time"
+GROQ_USAGE_TOTAL_TIME: Final = "groq.usage.total_time"
+GROQ_REQUEST_ID: Final = "groq.request_id"
+
 # --- metrics ---------------------------------------------------------------------------------------
 GEN_AI_CLIENT_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
@@ -45,18 +45,6 @@ from tokentrace._core.usage import TokenUsage, attr, count_at, sum_known, total_
 from tokentrace._core.wrapper import EndpointBase
 
 # Provider-specific attribute names (the SDK's own spans use the same ones).
-ANTHROPIC_REQUEST_SERVICE_TIER: Final = "anthropic.request.service_tier"
-ANTHROPIC_RESPONSE_SERVICE_TIER: Final = "anthropic.response.service_tier"
-ANTHROPIC_THINKING_TYPE: Final = "anthropic.thinking.type"
-ANTHROPIC_THINKING_BUDGET_TOKENS: Final = "anthropic.thinking.budget_tokens"
-ANTHROPIC_USAGE_CACHE_CREATION_5M_INPUT_TOKENS: Final = (
-    "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
-)
-ANTHROPIC_USAGE_CACHE_CREATION_1H_INPUT_TOKENS: Final = (
-    "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
-)
-ANTHROPIC_USAGE_COMPACTION_INPUT_TOKENS: Final = "anthropic.usage.compaction.input_tokens"
-ANTHROPIC_USAGE_COMPACTION_OUTPUT_TOKENS: Final = "anthropic.usage.compaction.output_tokens"
 
 # Clients of older SDKs lack ``_gen_ai_provider_name``; their class names still say where Claude runs.
 _PROVIDER_BY_CLIENT_NAME: tuple[tuple[str, str], ...] = (
@@ -198,13 +186,13 @@ def request_attributes(params: Mapping[str, Any]) -> dict[str, AttributeValue]:
     thinking = params.get("thinking")
     thinking_type = as_str(attr(thinking, "type"))
     if thinking_type:
-        attributes[ANTHROPIC_THINKING_TYPE] = thinking_type
+        attributes[semconv.ANTHROPIC_THINKING_TYPE] = thinking_type
     budget = as_int(attr(thinking, "budget_tokens"))
     if budget is not None:
-        attributes[ANTHROPIC_THINKING_BUDGET_TOKENS] = budget
+        attributes[semconv.ANTHROPIC_THINKING_BUDGET_TOKENS] = budget
     tier = as_str(params.get("service_tier"))
     if tier:
-        attributes[ANTHROPIC_REQUEST_SERVICE_TIER] = tier
+        attributes[semconv.ANTHROPIC_REQUEST_SERVICE_TIER] = tier
     return attributes
 
 
@@ -323,13 +311,13 @@ def apply_message(invocation: Invocation, message: Any) -> None:
 
 def apply_usage_details(invocation: Invocation, usage: Any, final_usage: Any) -> None:
     """Service tier, the cache-write split by lifetime, and compactions (from the final usage only)."""
-    invocation.set_attribute(ANTHROPIC_RESPONSE_SERVICE_TIER, as_str(attr(usage, "service_tier")))
+    invocation.set_attribute(semconv.ANTHROPIC_RESPONSE_SERVICE_TIER, as_str(attr(usage, "service_tier")))
     five_minutes, one_hour = extract_cache_split(usage)
-    invocation.set_attribute(ANTHROPIC_USAGE_CACHE_CREATION_5M_INPUT_TOKENS, five_minutes)
-    invocation.set_attribute(ANTHROPIC_USAGE_CACHE_CREATION_1H_INPUT_TOKENS, one_hour)
+    invocation.set_attribute(semconv.ANTHROPIC_USAGE_CACHE_CREATION_5M_INPUT_TOKENS, five_minutes)
+    invocation.set_attribute(semconv.ANTHROPIC_USAGE_CACHE_CREATION_1H_INPUT_TOKENS, one_hour)
     compaction_input, compaction_output = extract_compaction(final_usage)
-    invocation.set_attribute(ANTHROPIC_USAGE_COMPACTION_INPUT_TOKENS, compaction_input)
-    invocation.set_attribute(ANTHROPIC_USAGE_COMPACTION_OUTPUT_TOKENS, compaction_output)
+    invocation.set_attribute(semconv.ANTHROPIC_USAGE_COMPACTION_INPUT_TOKENS, compaction_input)
+    invocation.set_attribute(semconv.ANTHROPIC_USAGE_COMPACTION_OUTPUT_TOKENS, compaction_output)
 
 
 # --- endpoints -------------------------------------------------------------------------------------

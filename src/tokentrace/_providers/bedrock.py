@@ -44,8 +44,6 @@ from tokentrace._core.usage import TokenUsage, attr, count_at, parse_count, sum_
 from tokentrace._core.wrapper import EndpointBase
 
 # Attribute names not yet in ``_core/semconv.py`` (both are registered semantic conventions).
-AWS_REQUEST_ID: Final = "aws.request_id"
-AWS_BEDROCK_GUARDRAIL_ID: Final = "aws.bedrock.guardrail.id"
 
 SERVICE_NAME: Final = "bedrock-runtime"
 
@@ -357,7 +355,7 @@ def converse_request_attributes(params: Mapping[str, Any]) -> dict[str, Attribut
             attributes[semconv.GEN_AI_REQUEST_TOP_K] = top_k
     guardrail = as_str(attr(params.get("guardrailConfig"), "guardrailIdentifier"))
     if guardrail:
-        attributes[AWS_BEDROCK_GUARDRAIL_ID] = guardrail
+        attributes[semconv.AWS_BEDROCK_GUARDRAIL_ID] = guardrail
     return attributes
 
 
@@ -441,7 +439,7 @@ class MakeApiCall(EndpointBase):
             attributes = invoke_request_attributes(_parse_small_json(body))
             guardrail = as_str(params.get("guardrailIdentifier"))
             if guardrail:
-                attributes[AWS_BEDROCK_GUARDRAIL_ID] = guardrail
+                attributes[semconv.AWS_BEDROCK_GUARDRAIL_ID] = guardrail
         return BedrockFacts(
             operation=gen_ai_operation,
             provider=semconv.PROVIDER_AWS_BEDROCK,
@@ -475,7 +473,7 @@ class MakeApiCall(EndpointBase):
     def on_stream_start(self, invocation: Invocation, result: Any) -> None:
         """The request id (from the response headers) names the call until the stream says more."""
         request_id = extract_request_id(result)
-        invocation.set_attribute(AWS_REQUEST_ID, request_id)
+        invocation.set_attribute(semconv.AWS_REQUEST_ID, request_id)
         invocation.response_id = request_id
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
@@ -483,7 +481,7 @@ class MakeApiCall(EndpointBase):
         facts = invocation.facts
         operation = facts.api_operation if isinstance(facts, BedrockFacts) else None
         request_id = extract_request_id(result)
-        invocation.set_attribute(AWS_REQUEST_ID, request_id)
+        invocation.set_attribute(semconv.AWS_REQUEST_ID, request_id)
         invocation.response_id = request_id
         if operation == CONVERSE:
             invocation.set_usage(extract_converse_usage(attr(result, "usage")))

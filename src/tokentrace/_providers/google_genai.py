@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
@@ -46,7 +46,6 @@ from tokentrace._core.wrapper import EndpointBase
 
 # Provider-specific attribute (to move to semconv.py): how Vertex AI billed the request
 # (``ON_DEMAND``, ``PROVISIONED_THROUGHPUT``, ...), the provider's own value, unchanged.
-GCP_GEN_AI_USAGE_TRAFFIC_TYPE: Final = "gcp.gen_ai.usage.traffic_type"
 
 _MODULE = "google.genai.models"
 # compute_tokens roles become attribute name suffixes: keep them to a safe, low-cardinality form.
@@ -374,7 +373,7 @@ def apply_response(
     invocation.response_model = as_str(model_version) or invocation.response_model
     if finish_reasons:
         invocation.finish_reasons = finish_reasons
-    invocation.set_attribute(GCP_GEN_AI_USAGE_TRAFFIC_TYPE, extract_traffic_type(usage))
+    invocation.set_attribute(semconv.GCP_GEN_AI_USAGE_TRAFFIC_TYPE, extract_traffic_type(usage))
     if invocation.parent is None or not invocation.facts.absorbs_nested:
         invocation.set_usage(extract_usage(usage))
 

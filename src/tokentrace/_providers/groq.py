@@ -22,18 +22,13 @@ from tokentrace._core.usage import attr
 from tokentrace._providers._openai_compatible import ChatCompletionsEndpoint, extract_chat_usage
 
 # Span attributes of Groq's own (not in the conventions); seconds, as doubles.
-GROQ_USAGE_QUEUE_TIME: Final = "groq.usage.queue_time"
-GROQ_USAGE_PROMPT_TIME: Final = "groq.usage.prompt_time"
-GROQ_USAGE_COMPLETION_TIME: Final = "groq.usage.completion_time"
-GROQ_USAGE_TOTAL_TIME: Final = "groq.usage.total_time"
 # Groq's request id (``x_groq.id``, ``req_...``), which Groq support asks for.
-GROQ_REQUEST_ID: Final = "groq.request_id"
 
 _TIMINGS: Final = (
-    ("queue_time", GROQ_USAGE_QUEUE_TIME),
-    ("prompt_time", GROQ_USAGE_PROMPT_TIME),
-    ("completion_time", GROQ_USAGE_COMPLETION_TIME),
-    ("total_time", GROQ_USAGE_TOTAL_TIME),
+    ("queue_time", semconv.GROQ_USAGE_QUEUE_TIME),
+    ("prompt_time", semconv.GROQ_USAGE_PROMPT_TIME),
+    ("completion_time", semconv.GROQ_USAGE_COMPLETION_TIME),
+    ("total_time", semconv.GROQ_USAGE_TOTAL_TIME),
 )
 
 # Usage: chat-completions fields; prompt_tokens includes prompt_tokens_details.cached_tokens and
@@ -61,7 +56,7 @@ class ChatCompletions(ChatCompletionsEndpoint):
     def apply_common(self, invocation: Invocation, response: Any) -> None:
         """Response id and model, and Groq's request id."""
         super().apply_common(invocation, response)
-        invocation.set_attribute(GROQ_REQUEST_ID, as_str(attr(attr(response, "x_groq"), "id")))
+        invocation.set_attribute(semconv.GROQ_REQUEST_ID, as_str(attr(attr(response, "x_groq"), "id")))
 
     def apply_usage(self, invocation: Invocation, usage: Any) -> None:
         """Token counts and Groq's timings."""
