@@ -38,7 +38,6 @@ from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.patching import WrapTarget
 from tokentrace._core.request import as_str, sampling_attributes
 from tokentrace._core.server import server_of
-from tokentrace._core.stream import AsyncStreamWrapper
 from tokentrace._core.usage import TokenUsage, as_count, attr, count_at, modality_counts, sum_known, total_of
 from tokentrace._core.wrapper import EndpointBase
 from tokentrace._providers.openai import extract_chat_usage, provider_for_host
@@ -556,11 +555,17 @@ class GenerateWithCache(EndpointBase):
 
 
 class Stream(EndpointBase):
-    """``stream(input, config=None, *, stop=None, **kwargs)`` or ``astream``: a generator, proxied."""
+    """``stream(input, config=None, *, stop=None, **kwargs)`` or ``astream``: a generator, proxied.
 
-    def __init__(self, name: str, *, is_async: bool) -> None:
+    LangChain's generator body calls the SDK while it is read, so the invocation's context is made
+    current again for every read. ``astream`` is a plain method returning an async generator; the
+    core proxies it by what it returns.
+    """
+
+    reattach_stream_context = True
+
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.is_async = is_async
 
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestFacts | None:
         """Facts from the model's ``_get_ls_params`` (the run does not exist before iteration)."""
@@ -570,27 +575,6 @@ class Stream(EndpointBase):
     def stream_of(self, result: Any) -> Any | None:
         """The generator itself."""
         return result
-
-    def with_stream(self, result: Any, proxy: Any) -> Any:
-        """Make the invocation current while LangChain's generator body runs, and proxy async generators.
-
-        Workaround until the core does both (see the report): ``traced`` always builds a
-        ``SyncStreamWrapper`` without ``reattach_context``, while ``astream`` is a plain method
-        returning an async generator and LangChain's generator body makes the nested SDK call.
-        """
-        invocation = proxy._self_invocation
-        if self.is_async and not isinstance(proxy, AsyncStreamWrapper):
-            proxy._self_done = True  # the sync proxy is dropped unused: it must not end the span
-            return AsyncStreamWrapper(
-                result,
-                invocation,
-                proxy._self_accumulator,
-                proxy._self_emitter,
-                reattach_context=True,
-            )
-        if invocation.context is not None:
-            proxy._self_reattach = True
-        return proxy
 
     def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> ChatStreamAccumulator:
         """A fresh accumulator."""
@@ -660,6 +644,6 @@ def targets(settings: Settings) -> Sequence[WrapTarget]:
             GenerateWithCache("langchain.chat"),
             is_async=True,
         ),
-        WrapTarget(_MODULE, "BaseChatModel.stream", Stream("langchain.chat.stream", is_async=False)),
-        WrapTarget(_MODULE, "BaseChatModel.astream", Stream("langchain.chat.astream", is_async=True)),
+        WrapTarget(_MODULE, "BaseChatModel.stream", Stream("langchain.chat.stream")),
+        WrapTarget(_MODULE, "BaseChatModel.astream", Stream("langchain.chat.astream")),
     )
