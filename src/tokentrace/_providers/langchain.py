@@ -597,14 +597,15 @@ class ChatStreamAccumulator:
 
     def on_chunk(self, chunk: Any) -> bool:
         """Keep the chunk's usage delta and response metadata for the end; every chunk stays visible."""
-        usage = chunk.usage_metadata
-        if usage:
+        # BaseChatModel.stream yields message chunks (an AIMessage when it falls back to invoke).
+        usage = getattr(chunk, "usage_metadata", None)
+        if usage and isinstance(usage, Mapping):
             self.usage_parts.append(usage)
-        metadata = chunk.response_metadata
-        if metadata:
+        metadata = getattr(chunk, "response_metadata", None)
+        if metadata and isinstance(metadata, Mapping):
             self.metadata_parts.append(metadata)
         if self.response_id is None:
-            message_id = chunk.id
+            message_id = getattr(chunk, "id", None)
             if isinstance(message_id, str) and message_id and not message_id.startswith(_LANGCHAIN_ID_PREFIX):
                 self.response_id = message_id
         return True
