@@ -533,11 +533,52 @@ def test_legacy_completions_stream(fake: FakeProvider, instrument: Any, telemetr
     assert "openai.api.type" not in span.attributes
 
 
-def test_with_raw_response_still_works(fake: FakeProvider, instrument: Any, telemetry: Telemetry) -> None:
+def test_with_raw_response_is_read_without_touching_the_callers_parse(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry
+) -> None:
+    plain = client(fake).chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
     instrument("openai")
     raw = client(fake).chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
-    assert raw.parse().usage is not None
-    assert telemetry.only_span().name == "chat gpt-4o-mini"
+    assert raw.headers.get("content-type") == "application/json"
+    assert raw.parse().model_dump() == plain.parse().model_dump()
+    assert_attributes(
+        telemetry.only_span(),
+        {
+            "gen_ai.response.id": "chatcmpl-CbXq3ZyGvJ8hB0mQp2sT4uV6wX8yZ",
+            "gen_ai.response.finish_reasons": ("stop",),
+            **CACHED_USAGE,
+        },
+    )
+    assert telemetry.token_usage() == {"input": (1217, 1), "output": (9, 1)}
+
+
+def test_raw_response_stream_is_proxied_behind_parse(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry
+) -> None:
+    """How langchain-openai streams: ``with_raw_response.create(stream=True)`` then ``parse()``."""
+    plain = client(fake).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    )
+    expected = chunk_dumps(list(plain.parse()))
+    instrument("openai")
+    raw = client(fake).chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    )
+    assert chunk_dumps(list(raw.parse())) == expected
+    assert_attributes(telemetry.only_span(), {"gen_ai.request.stream": True, **CACHED_USAGE})
+
+
+async def test_async_raw_responses(fake: FakeProvider, instrument: Any, telemetry: Telemetry) -> None:
+    instrument("openai")
+    async with async_client(fake) as aclient:
+        raw = await aclient.responses.with_raw_response.create(model="o4-mini", input="hi")
+        assert raw.parse().usage is not None
+        raw_embeddings = await aclient.embeddings.with_raw_response.create(
+            model="text-embedding-3-small", input="hi"
+        )
+        assert raw_embeddings.parse().usage.prompt_tokens == 8
+    spans = telemetry.spans()
+    assert [span.attributes["gen_ai.usage.input_tokens"] for span in spans] == [14, 8]
 
 
 # --- provider and server identification ------------------------------------------------------------

@@ -19,6 +19,7 @@ from tokentrace._core.server import server_of
 from tokentrace._core.stream import StreamAccumulator
 from tokentrace._core.usage import TokenUsage, as_count, attr, modality_counts
 from tokentrace._core.wrapper import EndpointBase
+from tokentrace._providers._stainless import is_stream, raw_event_stream, response_body, with_stream_proxy
 
 # --- pure readers ----------------------------------------------------------------------------------
 
@@ -111,12 +112,6 @@ def chat_request_attributes(kwargs: dict[str, Any]) -> dict[str, AttributeValue]
     return attributes
 
 
-def is_stream(result: Any) -> bool:
-    """SDK stream objects iterate with ``__next__``/``__anext__``; complete responses do not."""
-    kind = type(result)
-    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
-
-
 # --- endpoint --------------------------------------------------------------------------------------
 
 
@@ -155,8 +150,12 @@ class ChatCompletionsEndpoint(EndpointBase):
         return chat_request_attributes(kwargs)
 
     def stream_of(self, result: Any) -> Any | None:
-        """``Stream``/``AsyncStream`` results are proxied; complete responses are read at once."""
-        return result if is_stream(result) else None
+        """Streams are proxied, also one inside a raw response; complete responses are read at once."""
+        return result if is_stream(result) else raw_event_stream(result)
+
+    def with_stream(self, result: Any, proxy: Any) -> Any:
+        """The proxy replaces a stream; a raw response returns it from ``parse()``."""
+        return with_stream_proxy(result, proxy)
 
     def apply_common(self, invocation: Invocation, response: Any) -> None:
         """Response id and model, from a complete response or a stream's first chunk."""
@@ -172,10 +171,13 @@ class ChatCompletionsEndpoint(EndpointBase):
         return getattr(chunk, "usage", None)
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
-        """Read a complete chat completion."""
-        self.apply_common(invocation, result)
-        self.apply_usage(invocation, attr(result, "usage"))
-        invocation.finish_reasons = extract_finish_reasons(attr(result, "choices"))
+        """Read a complete chat completion (or a raw response's JSON body)."""
+        body = response_body(result)
+        if body is None:
+            return
+        self.apply_common(invocation, body)
+        self.apply_usage(invocation, attr(body, "usage"))
+        invocation.finish_reasons = extract_finish_reasons(attr(body, "choices"))
 
     def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> StreamAccumulator:
         """These providers send usage on their own: no chunk was caused by tokentrace."""

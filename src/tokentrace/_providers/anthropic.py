@@ -39,10 +39,11 @@ from tokentrace._core.emitter import current_invocation
 from tokentrace._core.guard import guard
 from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.patching import WrapTarget
-from tokentrace._core.request import as_int, as_str, is_given, sampling_attributes
+from tokentrace._core.request import as_int, as_str, sampling_attributes
 from tokentrace._core.server import server_of
 from tokentrace._core.usage import TokenUsage, attr, count_at, sum_known, total_of
 from tokentrace._core.wrapper import EndpointBase
+from tokentrace._providers._stainless import is_stream, raw_event_stream, response_body, with_stream_proxy
 
 # Provider-specific attribute names (the SDK's own spans use the same ones).
 
@@ -258,47 +259,6 @@ def request_facts(
     )
 
 
-def response_body(result: Any) -> Any:
-    """The response as an object to read: the SDK's model, or the decoded body of a raw response.
-
-    ``with_raw_response`` returns the HTTP response unparsed; its JSON body, read already, is decoded
-    here without touching the SDK's parse cache. A body not yet read (a raw stream) gives None.
-    """
-    http_response = attr(result, "http_response")
-    if http_response is None:
-        return result
-    if not getattr(http_response, "is_closed", False):
-        return None
-    content_type = str(http_response.headers.get("content-type", ""))
-    if "json" not in content_type:
-        return None
-    try:
-        return http_response.json()
-    except ValueError:
-        return None
-
-
-def raw_event_stream(result: Any) -> Any | None:
-    """The event stream that a raw response of a streamed call gives the caller's ``parse()``.
-
-    ``with_raw_response.create(stream=True)`` (how langchain-anthropic streams) returns the HTTP
-    response; ``parse()`` builds the ``Stream`` from it and caches it. The stream is built here as
-    ``parse()`` builds it (no I/O happens until it is read), and ``with_stream`` puts the proxy in
-    that cache, so the caller's ``parse()`` returns it. Anything unexpected leaves the response alone.
-    """
-    cache = getattr(result, "_parsed_by_type", None)
-    cache_key = getattr(result, "_cast_to", None)
-    if not isinstance(cache, dict) or cache_key is None or cache_key in cache:
-        return None
-    if getattr(result, "_is_sse_stream", False) is not True or not callable(getattr(result, "_parse", None)):
-        return None
-    options = getattr(result, "_options", None)
-    if options is None or is_given(getattr(options, "post_parser", None)):
-        return None
-    stream = result._parse()
-    return stream if _is_stream(stream) else None
-
-
 def apply_message(invocation: Invocation, message: Any) -> None:
     """Facts of a complete ``Message``/``BetaMessage`` (or its decoded JSON)."""
     invocation.response_id = as_str(attr(message, "id"))
@@ -321,11 +281,6 @@ def apply_usage_details(invocation: Invocation, usage: Any, final_usage: Any) ->
 
 
 # --- endpoints -------------------------------------------------------------------------------------
-
-
-def _is_stream(result: Any) -> bool:
-    kind = type(result)
-    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
 
 
 def anthropic_error_type(exc: BaseException) -> str | None:
@@ -361,16 +316,13 @@ class Messages(_AnthropicEndpoint):
 
     def stream_of(self, result: Any) -> Any | None:
         """Raw event streams are proxied (also one inside a raw response); messages are read at once."""
-        if _is_stream(result):
+        if is_stream(result):
             return result
         return raw_event_stream(result)
 
     def with_stream(self, result: Any, proxy: Any) -> Any:
         """The proxy replaces a stream; a raw response keeps it as what its ``parse()`` returns."""
-        if _is_stream(result):
-            return proxy
-        result._parsed_by_type[result._cast_to] = proxy
-        return result
+        return with_stream_proxy(result, proxy)
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
         """Read a ``Message`` (or a raw response's JSON body)."""
@@ -403,7 +355,7 @@ class StreamHelper(Messages):
     def stream_of(self, result: Any) -> Any | None:
         """The raw event stream inside the ``MessageStream``."""
         raw = getattr(result, "_raw_stream", None)
-        return raw if raw is not None and _is_stream(raw) else None
+        return raw if raw is not None and is_stream(raw) else None
 
     def with_stream(self, result: Any, proxy: Any) -> Any:
         """The caller keeps the SDK's own ``MessageStream``, now reading through the proxy."""

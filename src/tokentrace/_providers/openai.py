@@ -26,6 +26,7 @@ from tokentrace._core.stream import StreamAccumulator
 from tokentrace._core.usage import TokenUsage, attr, count_at
 from tokentrace._providers._openai_compatible import ChatCompletionsEndpoint, extract_chat_usage, output_type
 from tokentrace._providers._openai_compatible import ChatStreamAccumulator as CompatibleChatStream
+from tokentrace._providers._stainless import response_body
 
 __all__ = [
     "extract_chat_usage",
@@ -317,7 +318,8 @@ class ChatCompletions(_OpenAIEndpoint):
             invocation.set_attribute(
                 semconv.GEN_AI_OUTPUT_MESSAGES,
                 encode_messages(
-                    chat_output_messages(attr(result, "choices")), self.settings.content_max_length
+                    chat_output_messages(attr(response_body(result), "choices")),
+                    self.settings.content_max_length,
                 ),
             )
 
@@ -393,8 +395,10 @@ class Responses(_OpenAIEndpoint):
         return attributes
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
-        """Read a ``Response``."""
-        self.apply_response(invocation, result)
+        """Read a ``Response`` (or a raw response's JSON body)."""
+        body = response_body(result)
+        if body is not None:
+            self.apply_response(invocation, body)
 
     def apply_response(self, invocation: Invocation, response: Any) -> None:
         """Facts of a complete ``Response`` object."""
@@ -462,10 +466,11 @@ class Embeddings(_OpenAIEndpoint):
         return None
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
-        """Read a ``CreateEmbeddingResponse``."""
-        invocation.response_model = as_str(attr(result, "model"))
-        invocation.set_usage(extract_embeddings_usage(attr(result, "usage")))
-        data = attr(result, "data")
+        """Read a ``CreateEmbeddingResponse`` (or a raw response's JSON body)."""
+        body = response_body(result)
+        invocation.response_model = as_str(attr(body, "model"))
+        invocation.set_usage(extract_embeddings_usage(attr(body, "usage")))
+        data = attr(body, "data")
         if isinstance(data, list) and data:
             vector = attr(data[0], "embedding")
             if isinstance(vector, list):
