@@ -608,6 +608,9 @@ def test_cache_hit_records_no_usage(
     assert second_span.attributes["tokentrace.langchain.cache_hit"] is True
     assert "gen_ai.usage.input_tokens" not in second_span.attributes
     assert telemetry.token_usage() == ONE_CALL
+    # The replay called no provider: one operation timed, the real one.
+    (duration,) = telemetry.points("gen_ai.client.operation.duration")
+    assert duration.count == 1
 
 
 async def test_cache_hit_records_no_usage_async(
@@ -619,6 +622,7 @@ async def test_cache_hit_records_no_usage_async(
     await chat.ainvoke("Say hello.")
     assert len(model_spans(telemetry)) == 2
     assert telemetry.token_usage() == ONE_CALL
+    assert sum(point.count for point in telemetry.points("gen_ai.client.operation.duration")) == 1
 
 
 # --- parentage and the application's context -------------------------------------------------------

@@ -97,7 +97,8 @@ class Emitter:
                 span.set_status(Status(StatusCode.ERROR, invocation.error_type))
         if span is not None:
             span.end()
-        self._record_metrics(invocation, usage, ended_at)
+        if not invocation.replayed:
+            self._record_metrics(invocation, usage, ended_at)
 
     def _response_attributes(
         self, invocation: Invocation, usage: TokenUsage | None

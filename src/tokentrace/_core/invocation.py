@@ -65,6 +65,7 @@ class Invocation:
         "ended",
         "parent",
         "nested_usage",
+        "replayed",
     )
 
     def __init__(
@@ -96,6 +97,9 @@ class Invocation:
         self.parent = parent
         # Usage that nested, absorbed calls reported; it wins over what this layer reads itself.
         self.nested_usage: TokenUsage | None = None
+        # Answered from a cache without calling the provider (LangChain's cache): the span stays,
+        # but there was no provider operation to time and no consumption to count.
+        self.replayed = False
 
     def set_usage(self, usage: TokenUsage | None) -> None:
         """Record the call's usage (a later report replaces an earlier one)."""
@@ -108,11 +112,17 @@ class Invocation:
             self.attributes[key] = value
 
     def absorb(self, nested: Invocation) -> None:
-        """Take a nested call's facts: its usage adds up, its response facts win (last writer wins)."""
-        if nested.usage is not None:
-            self.nested_usage = (
-                nested.usage if self.nested_usage is None else self.nested_usage + nested.usage
-            )
+        """Take a nested call's facts: its usage adds up, its request and response facts win.
+
+        The nested call is the SDK call that really went out, so what it knows (request attributes
+        such as ``openai.api.type``, the error it met) is the more precise (last writer wins).
+        """
+        usage = nested.effective_usage
+        if usage is not None:
+            self.nested_usage = usage if self.nested_usage is None else self.nested_usage + usage
+        self.attributes.update(nested.facts.attributes)
+        if nested.error_type is not None:
+            self.error_type = nested.error_type
         if nested.response_id is not None:
             self.response_id = nested.response_id
         if nested.response_model is not None:

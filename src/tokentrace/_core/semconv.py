@@ -155,6 +155,7 @@ OPERATION_COMPUTE_TOKENS: Final = "compute_tokens"
 # --- provider names (gen_ai.provider.name) ---------------------------------------------------------
 PROVIDER_OPENAI: Final = "openai"
 PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+PROVIDER_AZURE_AI_INFERENCE: Final = "azure.ai.inference"
 PROVIDER_ANTHROPIC: Final = "anthropic"
 PROVIDER_GCP_GEMINI: Final = "gcp.gemini"
 PROVIDER_GCP_VERTEX_AI: Final = "gcp.vertex_ai"
@@ -171,4 +172,6 @@ PROVIDER_FIREWORKS: Final = "fireworks"
 PROVIDER_OPENROUTER: Final = "openrouter"
 
 # --- tokentrace's own attributes -------------------------------------------------------------------
+# The response was replayed from LangChain's cache: no provider call, no consumption.
+TOKENTRACE_LANGCHAIN_CACHE_HIT: Final = "tokentrace.langchain.cache_hit"
 TOKENTRACE_COMPUTE_TOKENS_PER_ROLE_PREFIX: Final = "tokentrace.compute_tokens."

@@ -42,9 +42,6 @@ from tokentrace._core.usage import TokenUsage, as_count, attr, count_at, modalit
 from tokentrace._core.wrapper import EndpointBase
 from tokentrace._providers.openai import extract_chat_usage, provider_for_host
 
-# tokentrace's own attribute (README): the response was replayed from LangChain's cache.
-TOKENTRACE_LANGCHAIN_CACHE_HIT = "tokentrace.langchain.cache_hit"
-
 _MODULE = "langchain_core.language_models.chat_models"
 
 # ``ls_provider`` values (each integration's ``_get_ls_params``) → ``gen_ai.provider.name``; values
@@ -66,7 +63,7 @@ _PROVIDERS: Mapping[str, str] = {
     "mistral": semconv.PROVIDER_MISTRAL_AI,
     "mistralai": semconv.PROVIDER_MISTRAL_AI,
     "azure": semconv.PROVIDER_AZURE_OPENAI,
-    "azure_ai": "azure.ai.inference",
+    "azure_ai": semconv.PROVIDER_AZURE_AI_INFERENCE,
     "anthropic-bedrock": semconv.PROVIDER_AWS_BEDROCK,
     "anthropic-mantle": semconv.PROVIDER_AWS_BEDROCK,
     "openai-mantle": semconv.PROVIDER_AWS_BEDROCK,
@@ -371,7 +368,8 @@ def apply_chat_result(invocation: Invocation, result: Any) -> None:
     message = attr(generations[0], "message")
     apply_response_metadata(invocation, message)
     if is_cache_replay(attr(message, "usage_metadata")):
-        invocation.set_attribute(TOKENTRACE_LANGCHAIN_CACHE_HIT, True)
+        invocation.set_attribute(semconv.TOKENTRACE_LANGCHAIN_CACHE_HIT, True)
+        invocation.replayed = True
     else:
         invocation.set_usage(extract_message_usage(message, attr(result, "llm_output")))
     reasons = [
