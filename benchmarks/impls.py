@@ -1,14 +1,17 @@
 """The implementations the benchmark compares, each switchable on and off inside one process.
 
-A worker process runs one implementation. "on" and "off" alternate between measurement blocks, so
-every percentage is taken against the bare SDK in the same process, minutes apart at most.
+A worker process runs one implementation. "on" and "off" alternate between measurement blocks
+(see ``PatchSwitch``), so every percentage is taken against the bare SDK in the same process,
+milliseconds apart.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import sys
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Protocol
 
 from opentelemetry.metrics import MeterProvider
@@ -124,40 +127,11 @@ _PEER_MODULES = {
 }
 
 
-def _patch_sites() -> list[type]:
-    # Every class a peer patches on the path of chat.completions.create (OpenInference wraps the
-    # clients' ``request``; the others wrap ``create`` itself).
-    import openai
-    import openai._base_client as base_client
-    import openai.resources.chat.completions as chat_completions
-
-    return [
-        chat_completions.Completions,
-        chat_completions.AsyncCompletions,
-        openai.OpenAI,
-        openai.AsyncOpenAI,
-        base_client.SyncAPIClient,
-        base_client.AsyncAPIClient,
-        openai.Stream,
-        openai.AsyncStream,
-    ]
-
-
 class _Peer:
-    """A peer's own instrument()/uninstrument(), checked: what uninstrument leaves behind is undone.
-
-    OpenLLMetry 0.62's uninstrument, for one, passes dotted names that
-    ``opentelemetry.instrumentation.utils.unwrap`` no longer resolves, so its wrappers stay. Without
-    the check its "off" blocks would still be instrumented and it would look free.
-    """
-
     def __init__(self, name: str, tracer_provider: TracerProvider, meter_provider: MeterProvider) -> None:
         module = importlib.import_module(_PEER_MODULES[name])
         self._instrumentor: Any = module.OpenAIInstrumentor()
         self._providers = (tracer_provider, meter_provider)
-        self._sites = _patch_sites()
-        self._baseline = {site: dict(vars(site)) for site in self._sites}
-        self.leftovers: set[str] = set()
 
     def instrument(self) -> None:
         tracer_provider, meter_provider = self._providers
@@ -165,32 +139,99 @@ class _Peer:
         self._instrumentor.instrument(
             tracer_provider=tracer_provider, meter_provider=meter_provider, skip_dep_check=True
         )
-        if not self._changed():
-            raise RuntimeError("instrument() patched nothing on the chat.completions.create path")
 
     def uninstrument(self) -> None:
         self._instrumentor.uninstrument()
-        for site, name in self._changed():
-            self.leftovers.add(f"{site.__name__}.{name}")
-            if name in self._baseline[site]:
-                setattr(site, name, self._baseline[site][name])
-            else:
-                delattr(site, name)
 
-    def _changed(self) -> list[tuple[type, str]]:
+
+_ABSENT = object()
+
+
+def _namespaces() -> list[Any]:
+    """Every imported ``openai`` module and every class defined in one: where wrappers are put."""
+    seen: dict[int, Any] = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "openai" or name.startswith("openai.")):
+            continue
+        seen[id(module)] = module
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and str(getattr(value, "__module__", "")).startswith("openai"):
+                seen[id(value)] = value
+    return list(seen.values())
+
+
+class PatchSwitch:
+    """On/off by swapping the attributes an implementation's ``instrument()`` replaced.
+
+    ``instrument()`` runs once; afterwards "off" puts the SDK's original functions back and "on"
+    the implementation's wrappers, exactly the objects it installed. A switch costs microseconds,
+    so blocks can be short and alternate often, which is what keeps the on-minus-off difference
+    stable on a machine whose speed drifts within seconds. Instrumentation-wide state (an
+    "active" flag, a created Meter) stays as ``instrument()`` left it, as in an application.
+    """
+
+    def __init__(self, impl: Switchable, *, allow_empty: bool = False) -> None:
+        self._impl = impl
+        self._before = {id(space): (space, dict(vars(space))) for space in _namespaces()}
+        impl.instrument()
+        self.patched = self._diff()
+        if not self.patched and not allow_empty:
+            raise RuntimeError("instrument() replaced no attribute of any openai module or class")
+
+    def _diff(self) -> list[tuple[Any, str, Any, Any]]:
         changed = []
-        for site in self._sites:
-            before = self._baseline[site]
-            for name, value in list(vars(site).items()):
-                if name in before:
-                    if before[name] is not value:
-                        changed.append((site, name))
+        for space, before in self._before.values():
+            now = vars(space)
+            for key in before.keys() | now.keys():
+                old, new = before.get(key, _ABSENT), now.get(key, _ABSENT)
+                # A class or module appearing where there was none is a lazy import materializing
+                # (openai's resources load on first access), not a patch: leave it in place.
+                if old is _ABSENT and isinstance(new, (type, ModuleType)):
                     continue
-                # Set on the subclass where it used to be inherited: harmless if it is the same object.
-                inherited = next((vars(base)[name] for base in site.__mro__[1:] if name in vars(base)), None)
-                if inherited is not value:
-                    changed.append((site, name))
+                if old is not new:
+                    changed.append((space, key, old, new))
         return changed
+
+    def _set(self, state: int) -> None:
+        for patch in self.patched:
+            space, key, value = patch[0], patch[1], patch[2 + state]
+            if value is _ABSENT:
+                if key in vars(space):
+                    delattr(space, key)
+            else:
+                setattr(space, key, value)
+
+    def on(self) -> None:
+        self._set(1)
+
+    def off(self) -> None:
+        self._set(0)
+
+    def names(self) -> list[str]:
+        return sorted(f"{getattr(space, '__name__', space)}.{key}" for space, key, _, _ in self.patched)
+
+    def finish(self) -> list[str]:
+        """Call the implementation's own ``uninstrument()``; return what it failed to restore.
+
+        OpenLLMetry 0.62's uninstrument, for one, passes dotted names that
+        ``opentelemetry.instrumentation.utils.unwrap`` no longer resolves, so its wrappers stay.
+        """
+        self.on()
+        self._impl.uninstrument()
+        leftovers = []
+        for space, key, old, _ in self.patched:
+            now = vars(space).get(key, _ABSENT)
+            if now is not old and not _same_as_inherited(space, key, now):
+                leftovers.append(f"{getattr(space, '__name__', space)}.{key}")
+        self.off()
+        return sorted(leftovers)
+
+
+def _same_as_inherited(space: Any, key: str, value: Any) -> bool:
+    # uninstrument() may leave on a subclass the very function it used to inherit: harmless.
+    if not isinstance(space, type):
+        return False
+    return next((vars(base)[key] for base in space.__mro__[1:] if key in vars(base)), _ABSENT) is value
 
 
 def create(name: str, tracer_provider: TracerProvider, meter_provider: MeterProvider) -> Switchable:

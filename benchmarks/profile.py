@@ -139,11 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         raw, out = Path(tmp) / "samples.txt", Path(tmp) / "ops.json"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        }
-        child = [str(python), "-m", "benchmarks.profile", "--child", "--impl", args.impl, "--mode", args.mode]
+        base, _, tree = args.impl.partition("@")
+        source = str(Path(tree).resolve() / "src") if tree else None  # as in run.py: NAME@TREE
+        path = os.pathsep.join(filter(None, [source, str(REPO), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path}
+        child = [str(python), "-m", "benchmarks.profile", "--child", "--impl", base, "--mode", args.mode]
         child += ["--seconds", str(args.seconds), "--out", str(out)]
         record = [pyspy, "record", "--full-filenames", "--rate", str(args.rate), "--format", "raw"]
         record += ["--output", str(raw), "--"]

@@ -19,6 +19,17 @@ from typing import Any
 
 from benchmarks.impls import IMPLS
 
+
+def label_of(name: str) -> str:
+    """The row label; ``tokentrace@/some/tree`` is tokentrace imported from that tree's src/."""
+    base, _, tree = name.partition("@")
+    return f"{IMPLS[base].label} [{tree}]" if tree else IMPLS[base].label
+
+
+def is_peer(name: str) -> bool:
+    return IMPLS[name.partition("@")[0]].peer
+
+
 CALL_GOAL_X_FLOOR = 1.2
 CHUNK_GOAL_PCT = 3.0
 PEER_GOAL_X = 0.75
@@ -109,6 +120,28 @@ def _machine() -> list[str]:
     return [f"{cpu}, {os.cpu_count()} cores{memory}", f"{platform.system()} {platform.release()}"]
 
 
+def _source(raw: dict[str, Any]) -> str:
+    settings = raw["settings"]
+    where = sorted(
+        {r.get("source", "") for results in raw["results"].values() for r in results if r.get("source")}
+    )
+    commit = settings.get("repo_commit") or "unknown commit"
+    dirty = " (with uncommitted changes in src/)" if settings.get("src_dirty") else ""
+    return f"repository at {commit}{dirty}; imported from {', '.join(where) or 'n/a'}"
+
+
+def _quads(raw: dict[str, Any]) -> str:
+    counts = [
+        len(scenario["quads"])
+        for results in raw["results"].values()
+        for result in results
+        for scenario in result.get("scenarios", {}).values()
+    ]
+    if not counts:
+        return "no"
+    return str(counts[0]) if min(counts) == max(counts) else f"{min(counts)} to {max(counts)}"
+
+
 def _load(settings: dict[str, Any]) -> str:
     load = settings.get("load_average")
     if not load:
@@ -124,9 +157,9 @@ def _versions(table: Table) -> list[str]:
         versions = result.get("versions", {})
         for key in ("openai", "opentelemetry-sdk", "opentelemetry-api", "wrapt", "pydantic"):
             shared.setdefault(key, versions.get(key, "?"))
-        own = [f"{dist} {versions.get(dist, '?')}" for dist in IMPLS[name].distributions]
+        own = [f"{dist} {versions.get(dist, '?')}" for dist in IMPLS[name.partition("@")[0]].distributions]
         if own:
-            lines.append(f"- {IMPLS[name].label}: {', '.join(own)} (Python {result.get('python', '?')})")
+            lines.append(f"- {label_of(name)}: {', '.join(own)} (Python {result.get('python', '?')})")
     head = ", ".join(f"{key} {value}" for key, value in shared.items())
     return [f"- everyone: {head}", *lines]
 
@@ -163,7 +196,7 @@ def _goal_lines(table: Table, peers: list[str]) -> tuple[list[str], bool]:
         chunk_pct = table.values(name, "chunk", "pct")
         call_met = bool(call_x) and _median(call_x) <= CALL_GOAL_X_FLOOR
         chunk_met = bool(chunk_pct) and _median(chunk_pct) <= CHUNK_GOAL_PCT
-        label = IMPLS[name].label
+        label = label_of(name)
         lines.append(
             f"- {label}, per call: {_fmt(call_x, digits=2)} x the floor "
             f"(goal <= {CALL_GOAL_X_FLOOR}): **{'met' if call_met else 'not met'}**"
@@ -178,7 +211,7 @@ def _goal_lines(table: Table, peers: list[str]) -> tuple[list[str], bool]:
             peer_x = table.ratio_values(name, cheapest, "call")
             peer_met = bool(peer_x) and _median(peer_x) <= PEER_GOAL_X
             lines.append(
-                f"- {label}, per call against the cheapest peer ({IMPLS[cheapest].label}): "
+                f"- {label}, per call against the cheapest peer ({label_of(cheapest)}): "
                 f"{_fmt(peer_x, digits=2)} x (goal <= {PEER_GOAL_X}): **{'met' if peer_met else 'not met'}**"
             )
         if name == "tokentrace":
@@ -190,23 +223,26 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
     table = Table(raw)
     settings = raw["settings"]
     names = [name for name in raw["results"] if name in table.rounds]
-    peers = [name for name in names if IMPLS[name].peer]
+    peers = [name for name in names if is_peer(name)]
     lines = ["# Overhead benchmark results", ""]
     if settings["mode"] == "quick":
         lines += ["**Quick mode: a smoke test of the harness. These numbers are not meaningful.**", ""]
     lines += [
         f"Command: `{settings['command']}`; {settings['rounds']} round(s) (one process per implementation "
-        f"and round), {settings['quads']} ABBA group(s) of 4 blocks per scenario and process, "
+        f"and round), {_quads(raw)} ABBA groups of 4 blocks per scenario and process, "
         f"{settings['seconds']} s in all. Machine: " + "; ".join(_machine()) + "; load average "
         f"{_load(settings)}.",
         "",
         "Versions:",
         *_versions(table),
+        f"- tokentrace source: {_source(raw)}",
         "",
         "What is measured: process CPU time (all threads, so the batch span processor's export thread "
         "counts; each block ends with `force_flush`) of the real `openai` client against an in-process "
         "transport that answers at once; telemetry switched on and off in alternating blocks inside each "
-        "process. Percentages are of the bare SDK in the same process; cells are median (min to max) "
+        "process (instrumented once, then switched by swapping the patched attributes back and forth "
+        "between blocks of tens of milliseconds). Percentages are of the bare SDK in the same process; "
+        "cells are median (min to max) "
         "over rounds. Every implementation gets the same SDK setup (TracerProvider + BatchSpanProcessor "
         "to an exporter that counts and drops, MeterProvider + InMemoryMetricReader), content capture "
         "off, and the same requests; streams ask for `include_usage` themselves, so every "
@@ -230,7 +266,7 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
         first = table.first(name)["scenarios"].get("call", {})
         spans = first.get("spans_per_op_on")
         lines.append(
-            f"| {IMPLS[name].label} | {_fmt(table.values(name, 'call', 'off'), 1e6)} "
+            f"| {label_of(name)} | {_fmt(table.values(name, 'call', 'off'), 1e6)} "
             f"| {_fmt(table.values(name, 'call', 'added'), 1e6)} "
             f"| {_fmt(table.values(name, 'call', 'pct'), digits=1, suffix='%')} "
             f"| {_fmt(table.ratio_values(name, 'floor', 'call'), digits=2)} "
@@ -246,7 +282,7 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
     ]
     for name in names:
         lines.append(
-            f"| {IMPLS[name].label} | {_fmt(table.values(name, 'chunk', 'off'), 1e6, 1)} "
+            f"| {label_of(name)} | {_fmt(table.values(name, 'chunk', 'off'), 1e6, 1)} "
             f"| {_fmt(table.values(name, 'chunk', 'added'), 1e6, 2)} "
             f"| {_fmt(table.values(name, 'chunk', 'pct'), digits=1, suffix='%')} "
             f"| {_fmt(table.ratio_values(name, 'floor', 'chunk'), digits=2)} "
@@ -261,7 +297,7 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
     ]
     for name in names:
         lines.append(
-            f"| {IMPLS[name].label} | {_fmt(table.values(name, 'threads', 'pct'), digits=1, suffix='%')} "
+            f"| {label_of(name)} | {_fmt(table.values(name, 'threads', 'pct'), digits=1, suffix='%')} "
             f"| {_fmt(table.ratio_values(name, 'floor', 'threads'), digits=2)} "
             f"| {_fmt(table.values(name, 'async', 'pct'), digits=1, suffix='%')} "
             f"| {_fmt(table.ratio_values(name, 'floor', 'async'), digits=2)} |"
@@ -279,7 +315,7 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
                 _fmt(table.ratio_values("tokentrace", peer, scenario), digits=2)
                 for scenario in ("call", "chunk", "threads", "async")
             ]
-            lines.append(f"| {IMPLS[peer].label} | " + " | ".join(cells) + " |")
+            lines.append(f"| {label_of(peer)} | " + " | ".join(cells) + " |")
 
     lines += [
         "",
@@ -304,29 +340,29 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
         versus = f"{(peak - bare_peak) / 1024:+.1f}" if peak and bare_peak else "n/a"
         if memory:
             lines.append(
-                f"| {IMPLS[name].label} | {peak / 1024:.1f} | {versus} | {memory['rss_growth_kib']} "
+                f"| {label_of(name)} | {peak / 1024:.1f} | {versus} | {memory['rss_growth_kib']} "
                 f"| {memory['object_growth']} | {memory['retained_bytes_per_call']:.1f} "
                 f"| {memory['spans_per_call']:.2f} |"
             )
         else:
             peak_mib = peak / 1024 if peak else 0.0
-            lines.append(f"| {IMPLS[name].label} | {peak_mib:.1f} | {versus} | n/a | n/a | n/a | n/a |")
+            lines.append(f"| {label_of(name)} | {peak_mib:.1f} | {versus} | n/a | n/a | n/a | n/a |")
 
     lines += ["", "## What each one emitted (round 1, while on)", ""]
     for name in names:
-        lines.append(f"- {IMPLS[name].label}: {_emitted(table, name)}")
+        lines.append(f"- {label_of(name)}: {_emitted(table, name)}")
     notes = []
     for name in names:
         leftovers = table.first(name).get("uninstrument_leftovers")
         if leftovers:
             notes.append(
-                f"- {IMPLS[name].label}: `uninstrument()` left {', '.join(leftovers)} patched; the harness "
+                f"- {label_of(name)}: `uninstrument()` left {', '.join(leftovers)} patched; the harness "
                 "restored the originals itself, so its off blocks are really off."
             )
     for name, error in table.errors.items():
-        notes.append(f"- {IMPLS[name].label}: a round failed: `{error.strip().splitlines()[-1]}`")
+        notes.append(f"- {label_of(name)}: a round failed: `{error.strip().splitlines()[-1]}`")
     for name, why in raw.get("missing", {}).items():
-        notes.append(f"- {IMPLS[name].label}: {why}")
+        notes.append(f"- {label_of(name)}: {why}")
     if notes:
         lines += ["", "## Notes", "", *notes]
     return "\n".join(lines) + "\n", ok
@@ -343,7 +379,7 @@ def plot(raw: dict[str, Any], path: Path) -> bool:
         return False
     table = Table(raw)
     names = [name for name in raw["results"] if name in table.rounds and name != "bare"]
-    labels = [IMPLS[name].label.replace(", ", ",\n") for name in names]
+    labels = [label_of(name).replace(", ", ",\n") for name in names]
     panels: list[tuple[str, list[tuple[str, str]]]] = [
         (
             "added CPU per call, % of the bare SDK",

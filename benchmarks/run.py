@@ -32,22 +32,34 @@ PEERS = [name for name, impl in IMPLS.items() if impl.peer]
 
 def interpreter(name: str) -> Path | None:
     """The Python that has implementation ``name``, or None when its environment is missing."""
-    venv = IMPLS[name].venv
+    venv = IMPLS[name.partition("@")[0]].venv
     if venv is None:
         return Path(sys.executable)
     python = HERE / ".venvs" / venv / "bin" / "python"
     return python if python.exists() else None
 
 
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    return done.stdout.strip()
+
+
 def run_worker(name: str, python: Path, worker_args: list[str], log: Path) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = Path(handle.name)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    base, _, tree = name.partition("@")
+    # "tokentrace@TREE" imports tokentrace from TREE/src: a change can be measured against main in
+    # the same run, rounds interleaved, before it is committed.
+    source = str(Path(tree).resolve() / "src") if tree else None
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, str(REPO), env.get("PYTHONPATH")]))
     # Keep every worker's interpreter the same: no bytecode writes, hash seed fixed.
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONHASHSEED"] = "0"
-    command = [str(python), "-m", "benchmarks.worker", "--impl", name, "--out", str(out), *worker_args]
+    command = [str(python), "-m", "benchmarks.worker", "--impl", base, "--out", str(out), *worker_args]
     with log.open("a") as stderr:
         stderr.write(f"\n== {' '.join(command)}\n")
         stderr.flush()
@@ -58,17 +70,24 @@ def run_worker(name: str, python: Path, worker_args: list[str], log: Path) -> di
         result = {"impl": name, "error": f"worker exited {completed.returncode} without a result; see {log}"}
     finally:
         out.unlink(missing_ok=True)
+    result["impl"] = name
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds, for CI: the harness works")
-    parser.add_argument("--impls", help=f"comma-separated subset of {','.join(IMPLS)}")
+    parser.add_argument(
+        "--impls",
+        help=f"comma-separated subset of {','.join(IMPLS)}; NAME@TREE runs tokentrace from TREE/src",
+    )
     parser.add_argument("--scenarios", default="call,stream,threads,async")
     parser.add_argument("--rounds", type=int, help="processes per implementation (default 3; quick 1)")
-    parser.add_argument("--quads", type=int, help="ABBA groups per scenario and process (default 3)")
-    parser.add_argument("--block-seconds", type=float, default=0.25, help="bare-SDK CPU seconds per block")
+    parser.add_argument("--quads", type=int, help="ABBA groups per scenario and process (default: from time)")
+    parser.add_argument("--block-seconds", type=float, default=0.03, help="bare-SDK CPU seconds per block")
+    parser.add_argument(
+        "--scenario-seconds", type=float, default=3.0, help="bare-SDK CPU seconds per scenario and process"
+    )
     parser.add_argument("--memory-calls", type=int, help="calls in the memory test (default 20000)")
     parser.add_argument("--out-dir", type=Path, help="RESULTS.md and results.json (default benchmarks/)")
     parser.add_argument("--plot", type=Path, help="PNG path (default docs/benchmark.png; quick: out-dir)")
@@ -82,12 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = args.out_dir or HERE / ".out" / "quick"
     else:
         names = args.impls.split(",") if args.impls else MAIN_IMPLS + PEERS
-        rounds, quads = args.rounds or 3, args.quads or 3
+        rounds, quads = args.rounds or 3, args.quads or 0
         memory_calls = args.memory_calls if args.memory_calls is not None else 20_000
-        worker_sizes = ["--block-seconds", str(args.block_seconds)]
+        worker_sizes = [
+            "--block-seconds",
+            str(args.block_seconds),
+            "--scenario-seconds",
+            str(args.scenario_seconds),
+        ]
         out_dir = args.out_dir or HERE
     plot = args.plot or (out_dir / "benchmark.png" if args.quick else REPO / "docs" / "benchmark.png")
-    unknown = [name for name in names if name not in IMPLS]
+    unknown = [name for name in names if name.partition("@")[0] not in IMPLS]
     if unknown:
         parser.error(f"unknown implementations {unknown}; known: {', '.join(IMPLS)}")
 
@@ -124,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": rounds,
         "quads": quads,
         "block_seconds": None if args.quick else args.block_seconds,
+        "scenario_seconds": None if args.quick else args.scenario_seconds,
         "memory_calls": memory_calls,
         "scenarios": args.scenarios.split(","),
         "seconds": round(time.monotonic() - started, 1),
@@ -132,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": [round(value, 1) for value in (*load_before, *os.getloadavg())],
         "command": "python -m benchmarks" + (" --quick" if args.quick else ""),
     }
+    settings["repo_commit"] = _git("rev-parse", "--short", "HEAD")
+    settings["src_dirty"] = bool(_git("status", "--porcelain", "--", "src"))
     raw = {"settings": settings, "missing": missing, "results": results}
     (out_dir / "results.json").write_text(json.dumps(raw, indent=1))
     failed = write_report(raw, out_dir / "RESULTS.md", plot)

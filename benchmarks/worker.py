@@ -7,8 +7,10 @@ Why the numbers are trustworthy on a machine that drifts by tens of percent with
 - every block measures process CPU time (``time.process_time``: all threads, so the batch span
   processor's export thread is billed too) and ends with ``force_flush`` inside the timed region,
   so each block pays for exporting its own spans;
-- blocks alternate off, on, on, off (then on, off, off, on), and each group of four gives one
-  on-minus-off difference taken minutes, not processes, apart; the process reports their median.
+- the implementation is instrumented once, then switched off and on between blocks by swapping
+  the attributes it patched (``PatchSwitch``), which costs microseconds; so blocks are short (tens
+  of milliseconds) and alternate off, on, on, off (then on, off, off, on) dozens of times per
+  scenario; each group of four gives one on-minus-off difference, and the process reports them all.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -46,7 +49,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from benchmarks import fake
-from benchmarks.impls import IMPLS, Switchable, apply_env, create
+from benchmarks.impls import IMPLS, PatchSwitch, apply_env, create
 
 THREADS = 8
 TASKS = 100
@@ -127,6 +130,8 @@ class Scenario:
 
     name = ""
     quantum = 1
+    # Blocks that start threads or gather tasks need to be long enough to amortize that.
+    min_block_seconds = 0.0
 
     def run(self, n: int) -> None:
         raise NotImplementedError
@@ -162,6 +167,7 @@ class Stream(Scenario):
 class Threads(Scenario):
     name = "threads"
     quantum = THREADS
+    min_block_seconds = 0.1
 
     def __init__(self) -> None:
         self.client = fake.sync_client()
@@ -185,6 +191,7 @@ class Threads(Scenario):
 class Tasks(Scenario):
     name = "async"
     quantum = TASKS
+    min_block_seconds = 0.1
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -214,34 +221,20 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
 
 
 class Bench:
-    def __init__(self, impl: Switchable, telemetry: Telemetry) -> None:
-        self.impl = impl
+    def __init__(self, switch: PatchSwitch, telemetry: Telemetry) -> None:
+        self.switch_ = switch
         self.telemetry = telemetry
         self.on = False
         self.ops = {False: 0, True: 0}
         self.spans = {False: 0, True: 0}
 
-    def switch(self, on: bool, scenario: Scenario) -> None:
-        if on == self.on:
-            return
-        if on:
-            self.impl.instrument()
-        else:
-            self.impl.uninstrument()
-        self.on = on
-        # One untimed op after each switch absorbs first-call work (lazy imports, caches).
-        self._counted(scenario, scenario.quantum)
-
-    def _counted(self, scenario: Scenario, n: int) -> None:
-        before = self.telemetry.exporter.count
-        scenario.run(n)
-        self.telemetry.flush()
-        self.ops[self.on] += n
-        self.spans[self.on] += self.telemetry.exporter.count - before
+    def switch(self, on: bool) -> None:
+        if on != self.on:
+            self.switch_.on() if on else self.switch_.off()
+            self.on = on
 
     def block(self, scenario: Scenario, n: int) -> float:
         """CPU seconds per op for ``n`` ops in the current state, export included."""
-        gc.collect()
         before = self.telemetry.exporter.count
         started = time.process_time()
         scenario.run(n)
@@ -252,23 +245,26 @@ class Bench:
         return elapsed / n
 
 
-def calibrate(scenario: Scenario, block_seconds: float) -> int:
-    """Ops per block so that a block of the bare SDK lasts about ``block_seconds``."""
+def calibrate(scenario: Scenario, block_seconds: float) -> tuple[int, float]:
+    """Ops per block so that a block of the bare SDK lasts about ``block_seconds``, and s per op."""
     n = scenario.quantum
     while True:
         started = time.process_time()
         scenario.run(n)
         elapsed = time.process_time() - started
-        if elapsed >= 0.05 or n >= 100_000:
+        if elapsed >= 0.1 or n >= 100_000:
             break
         n *= 4
     per_op = elapsed / n
-    wanted = max(1, math.ceil(block_seconds / per_op / scenario.quantum))
-    return wanted * scenario.quantum
+    wanted = max(1, round(max(block_seconds, scenario.min_block_seconds) / per_op / scenario.quantum))
+    return wanted * scenario.quantum, per_op
 
 
 def measure(bench: Bench, scenario: Scenario, n: int, quads: int) -> dict[str, Any]:
-    bench.switch(False, scenario)
+    # Both states warmed up before anything is timed (first-call work, caches, metric series).
+    for on in (True, False):
+        bench.switch(on)
+        bench.block(scenario, n)
     bench.telemetry.drain_metrics()
     ops_before = dict(bench.ops)
     spans_before = dict(bench.spans)
@@ -277,10 +273,10 @@ def measure(bench: Bench, scenario: Scenario, n: int, quads: int) -> dict[str, A
         order = (False, True, True, False) if quad % 2 == 0 else (True, False, False, True)
         times: dict[bool, list[float]] = {False: [], True: []}
         for on in order:
-            bench.switch(on, scenario)
+            bench.switch(on)
             times[on].append(bench.block(scenario, n))
         results.append({"off": statistics.fmean(times[False]), "on": statistics.fmean(times[True])})
-    bench.switch(False, scenario)
+    bench.switch(False)
     ops = {state: bench.ops[state] - ops_before[state] for state in (False, True)}
     spans = {state: bench.spans[state] - spans_before[state] for state in (False, True)}
     return {
@@ -327,7 +323,7 @@ def memory(bench: Bench, calls: int, segments: int = 10) -> dict[str, Any]:
         gc.collect()
         return _rss_kib(), len(gc.get_objects())
 
-    bench.switch(True, Call())
+    bench.switch(True)
     segment = max(20, calls // segments)
     run(segment)  # warm-up: caches, exemplar reservoirs, metric series, allocator arenas
     points = [checkpoint()]
@@ -347,7 +343,7 @@ def memory(bench: Bench, calls: int, segments: int = 10) -> dict[str, Any]:
     checkpoint()
     traced_after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    bench.switch(False, Call())
+    bench.switch(False)
     return {
         "calls": segment * segments,
         "rss_kib": [rss for rss, _ in points],
@@ -376,8 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--impl", required=True, choices=sorted(IMPLS))
     parser.add_argument("--out", required=True, help="where to write the JSON result")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--quads", type=int, default=4, help="ABBA groups per scenario")
-    parser.add_argument("--block-seconds", type=float, default=0.25, help="bare-SDK CPU time per block")
+    parser.add_argument("--block-seconds", type=float, default=0.03, help="bare-SDK CPU time per block")
+    parser.add_argument("--scenario-seconds", type=float, default=3.0, help="bare-SDK CPU time per scenario")
+    parser.add_argument("--quads", type=int, default=0, help="ABBA groups per scenario (default: from time)")
     parser.add_argument("--fixed-n", type=int, default=0, help="ops per block (quick mode), no calibration")
     parser.add_argument("--memory-calls", type=int, default=0, help="instrumented calls for the memory test")
     args = parser.parse_args(argv)
@@ -394,13 +391,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         apply_env(args.impl)
         telemetry = Telemetry.create()
         impl = create(args.impl, telemetry.tracer_provider, telemetry.meter_provider)
-        bench = Bench(impl, telemetry)
         scenarios = {name: SCENARIOS[name]() for name in args.scenarios.split(",")}
         for scenario in scenarios.values():
-            scenario.run(scenario.quantum)  # the SDK's own first-call work, before calibrating
-        # Everything imported so far is moved out of the collector's reach: the per-block
-        # gc.collect() then costs milliseconds instead of a walk over the SDKs' heap, and
-        # collections triggered by a block's own allocations are what the block pays for.
+            scenario.run(scenario.quantum)  # imports and first-call work of the SDK itself
+        if args.impl.startswith("tokentrace"):
+            result["source"] = str(Path(sys.modules["tokentrace"].__file__ or "?").parent)
+        switch = PatchSwitch(impl, allow_empty=args.impl == "bare")
+        switch.off()
+        result["patched"] = switch.names()
+        bench = Bench(switch, telemetry)
+        # Everything allocated so far is moved out of the collector's reach, so an automatic full
+        # collection landing in a block walks what the workload allocates, not the SDKs' modules.
         gc.collect()
         gc.freeze()
         for name, scenario in scenarios.items():
@@ -408,14 +409,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 n = max(1, math.ceil(args.fixed_n / scenario.quantum)) * scenario.quantum
                 if name == "stream":
                     n = max(1, args.fixed_n // 20)
+                quads = args.quads or 1
             else:
-                n = calibrate(scenario, args.block_seconds)
-            result["scenarios"][name] = measure(bench, scenario, n, args.quads)
+                n, per_op = calibrate(scenario, args.block_seconds)
+                quads = args.quads or max(2, round(args.scenario_seconds / (4 * n * per_op)))
+            result["scenarios"][name] = measure(bench, scenario, n, quads)
         if args.memory_calls:
             result["memory"] = memory(bench, args.memory_calls)
-        leftovers = getattr(impl, "leftovers", None)
+        leftovers = switch.finish()
         if leftovers:
-            result["uninstrument_leftovers"] = sorted(leftovers)
+            result["uninstrument_leftovers"] = leftovers
     except Exception:
         result["error"] = traceback.format_exc()
     result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
