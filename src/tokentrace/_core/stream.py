@@ -102,10 +102,16 @@ class _StreamTelemetry(wrapt.ObjectProxy):  # type: ignore[type-arg]
         return self.__wrapped__.__reduce_ex__(protocol)
 
 
-def is_async_stream(stream: Any) -> bool:
-    """Whether ``stream`` is read with ``async for`` (it may come from a plain ``def``)."""
+def is_async_stream(stream: Any, *, called_async: bool) -> bool:
+    """Whether ``stream`` is read with ``async for``.
+
+    A stream may come from a plain ``def`` (LangChain's ``astream``), so its type decides; only an
+    object that speaks both protocols (another instrumentation's proxy) follows how it was called.
+    """
     kind = type(stream)
-    return hasattr(kind, "__anext__") or (hasattr(kind, "__aiter__") and not hasattr(kind, "__iter__"))
+    speaks_async = hasattr(kind, "__anext__") or hasattr(kind, "__aiter__")
+    speaks_sync = hasattr(kind, "__next__") or hasattr(kind, "__iter__")
+    return called_async if speaks_async and speaks_sync else speaks_async
 
 
 class SyncStreamWrapper(_StreamTelemetry):

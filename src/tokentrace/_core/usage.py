@@ -38,7 +38,9 @@ def parse_count(value: Any) -> int | None:
     """Like :func:`as_count`, but also reads decimal strings (HTTP headers carry counts as text)."""
     if isinstance(value, str):
         text = value.strip()
-        return as_count(int(text)) if text.isdigit() else None
+        # ASCII digits only (``"²".isdigit()`` is true, and int() refuses it), and no longer than
+        # int64 can be: int() also refuses strings past a few thousand digits.
+        return as_count(int(text)) if text.isascii() and text.isdigit() and len(text) <= 19 else None
     return as_count(value)
 
 

@@ -160,7 +160,9 @@ def _fail(endpoint: Endpoint, emitter: Emitter, invocation: Invocation, exc: Bas
         emitter.finish(invocation, exc)
 
 
-def _complete(endpoint: Endpoint, emitter: Emitter, started: _Started, result: Any) -> Any:
+def _complete(
+    endpoint: Endpoint, emitter: Emitter, started: _Started, result: Any, called_async: bool
+) -> Any:
     invocation = started.invocation
     stream = None
     with guard(f"{endpoint.name}.stream_of"):
@@ -169,7 +171,8 @@ def _complete(endpoint: Endpoint, emitter: Emitter, started: _Started, result: A
         try:
             endpoint.on_stream_start(invocation, result)
             accumulator = endpoint.new_accumulator(invocation, started.kwargs)
-            proxy_type = AsyncStreamWrapper if is_async_stream(stream) else SyncStreamWrapper
+            async_stream = is_async_stream(stream, called_async=called_async)
+            proxy_type = AsyncStreamWrapper if async_stream else SyncStreamWrapper
             proxy = proxy_type(
                 stream,
                 invocation,
@@ -209,7 +212,7 @@ def traced(endpoint: Endpoint, emitter: Emitter, switch: Switch) -> SyncWrapper:
             _fail(endpoint, emitter, started.invocation, exc)
             raise
         _detach(started.token)
-        return _complete(endpoint, emitter, started, result)
+        return _complete(endpoint, emitter, started, result, called_async=False)
 
     return wrapper
 
@@ -230,6 +233,6 @@ def async_traced(endpoint: Endpoint, emitter: Emitter, switch: Switch) -> AsyncW
             _fail(endpoint, emitter, started.invocation, exc)
             raise
         _detach(started.token)
-        return _complete(endpoint, emitter, started, result)
+        return _complete(endpoint, emitter, started, result, called_async=True)
 
     return wrapper

@@ -347,11 +347,13 @@ class ChatStreamAccumulator(CompatibleChatStream):
     def on_chunk(self, chunk: Any) -> bool:
         """The shared merge; then the text deltas, if content is captured."""
         if self.texts is not None:
-            for choice in getattr(chunk, "choices", None) or ():
+            choices = getattr(chunk, "choices", None)
+            for position, choice in enumerate(choices if isinstance(choices, list) else ()):
                 delta = attr(choice, "delta")
                 text = attr(delta, "content") if delta is not None else attr(choice, "text")
                 if isinstance(text, str) and text:
-                    self.texts.setdefault(attr(choice, "index") or 0, []).append(text)
+                    index = attr(choice, "index")
+                    self.texts.setdefault(index if isinstance(index, int) else position, []).append(text)
         return super().on_chunk(chunk)
 
     def finish(self, invocation: Invocation) -> None:
@@ -433,7 +435,8 @@ class ResponsesStreamAccumulator:
 
     def on_chunk(self, chunk: Any) -> bool:
         """Keep the latest response snapshot the stream sent."""
-        if chunk.type in _TERMINAL_RESPONSE_EVENTS or self.response is None:
+        kind = attr(chunk, "type")
+        if (isinstance(kind, str) and kind in _TERMINAL_RESPONSE_EVENTS) or self.response is None:
             response = attr(chunk, "response")
             if response is not None:
                 self.response = response
