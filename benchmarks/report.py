@@ -270,7 +270,7 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
             f"| {_fmt(table.values(name, 'call', 'added'), 1e6)} "
             f"| {_fmt(table.values(name, 'call', 'pct'), digits=1, suffix='%')} "
             f"| {_fmt(table.ratio_values(name, 'floor', 'call'), digits=2)} "
-            f"| {'n/a' if spans is None else f'{spans:.2f}'} |"
+            f"| {'n/a' if spans is None else f'{spans:.3f}'} |"
         )
     lines += [
         "",
@@ -322,13 +322,15 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
         f"## Memory ({settings['memory_calls']} instrumented calls, one in 20 a 5-chunk stream, "
         "after a warm-up)",
         "",
-        "RSS is sampled at 11 flushed, collected checkpoints; a leak is steady growth across them. "
-        "Objects are the garbage collector's tracked objects; retained bytes come from tracemalloc over a "
-        "second, separately warmed leg.",
+        "RSS is sampled at 11 flushed, collected checkpoints; a leak is steady growth across them, so "
+        "the second half is shown too (the first holds allocator and cache warm-up). Objects are the "
+        "garbage collector's tracked objects; retained bytes come from tracemalloc over a second, "
+        "separately warmed leg. Peak RSS depends mostly on how many finished spans wait in the batch "
+        "processor's queue (up to 2,048) when it peaks, so a few MiB either way is noise.",
         "",
-        "| implementation | peak RSS MiB | vs bare | RSS growth KiB | GC objects growth "
+        "| implementation | peak RSS MiB | vs bare | RSS growth KiB | of which 2nd half | GC objects growth "
         "| retained bytes/call | spans/call |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     bare_peak = None
     if "bare" in table.rounds:
@@ -339,19 +341,36 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
         peak = result.get("peak_rss_kib")
         versus = f"{(peak - bare_peak) / 1024:+.1f}" if peak and bare_peak else "n/a"
         if memory:
+            rss = memory.get("rss_kib") or [0]
+            second_half = rss[-1] - rss[len(rss) // 2]
             lines.append(
                 f"| {label_of(name)} | {peak / 1024:.1f} | {versus} | {memory['rss_growth_kib']} "
-                f"| {memory['object_growth']} | {memory['retained_bytes_per_call']:.1f} "
-                f"| {memory['spans_per_call']:.2f} |"
+                f"| {second_half} | {memory['object_growth']} | {memory['retained_bytes_per_call']:.1f} "
+                f"| {memory['spans_per_call']:.4f} |"
             )
         else:
             peak_mib = peak / 1024 if peak else 0.0
-            lines.append(f"| {label_of(name)} | {peak_mib:.1f} | {versus} | n/a | n/a | n/a | n/a |")
+            lines.append(f"| {label_of(name)} | {peak_mib:.1f} | {versus} | n/a | n/a | n/a | n/a | n/a |")
 
     lines += ["", "## What each one emitted (round 1, while on)", ""]
     for name in names:
         lines.append(f"- {label_of(name)}: {_emitted(table, name)}")
     notes = []
+    for name in names:
+        stream = table.first(name).get("scenarios", {}).get("stream", {})
+        if name == "bare" or not stream.get("ops_on"):
+            continue
+        emitted = stream.get("metrics", {})
+        missing = [
+            what
+            for metric, what in (
+                ("gen_ai.client.token.usage", "no token-usage metric points for streams"),
+                ("gen_ai.client.operation.time_per_output_chunk", "no per-chunk timing metric"),
+            )
+            if not emitted.get(metric, {}).get("points")
+        ]
+        if missing and not name.startswith("floor-no"):
+            notes.append(f"- {label_of(name)} does less per stream: {', '.join(missing)}.")
     for name in names:
         leftovers = table.first(name).get("uninstrument_leftovers")
         if leftovers:

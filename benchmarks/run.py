@@ -125,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in runnable}
     started = time.monotonic()
     load_before = os.getloadavg()
+    # Taken before the run: the tree may move while it runs (PYTHONPATH can point at a snapshot).
+    source_state = {
+        "repo_commit": _git("rev-parse", "--short", "HEAD"),
+        "src_dirty": bool(_git("status", "--porcelain", "--", "src")),
+    }
     for round_index in range(rounds):
         shift = round_index % max(1, len(runnable))
         for name in runnable[shift:] + runnable[:shift]:
@@ -157,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": [round(value, 1) for value in (*load_before, *os.getloadavg())],
         "command": "python -m benchmarks" + (" --quick" if args.quick else ""),
     }
-    settings["repo_commit"] = _git("rev-parse", "--short", "HEAD")
-    settings["src_dirty"] = bool(_git("status", "--porcelain", "--", "src"))
+    settings.update(source_state)
     raw = {"settings": settings, "missing": missing, "results": results}
     (out_dir / "results.json").write_text(json.dumps(raw, indent=1))
     failed = write_report(raw, out_dir / "RESULTS.md", plot)
