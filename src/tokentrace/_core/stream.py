@@ -126,6 +126,24 @@ class SyncStreamWrapper(_StreamTelemetry):
         return self
 
     def __next__(self) -> Any:
+        if self._self_reattach:
+            return self._self_next_in_context()
+        iterator = self._self_iterator
+        if iterator is None:
+            iterator = self._self_iterator = iter(self.__wrapped__)
+        while True:
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                self._self_finalize(None)
+                raise
+            except BaseException as exc:
+                self._self_finalize(exc)
+                raise
+            if self._self_done or self._self_observe(chunk):
+                return chunk
+
+    def _self_next_in_context(self) -> Any:
         while True:
             iterator = self._self_iterator
             if iterator is None:
@@ -182,6 +200,24 @@ class AsyncStreamWrapper(_StreamTelemetry):
         return self
 
     async def __anext__(self) -> Any:
+        if self._self_reattach:
+            return await self._self_anext_in_context()
+        iterator = self._self_iterator
+        if iterator is None:
+            iterator = self._self_iterator = self.__wrapped__.__aiter__()
+        while True:
+            try:
+                chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                self._self_finalize(None)
+                raise
+            except BaseException as exc:
+                self._self_finalize(exc)
+                raise
+            if self._self_done or self._self_observe(chunk):
+                return chunk
+
+    async def _self_anext_in_context(self) -> Any:
         while True:
             iterator = self._self_iterator
             if iterator is None:

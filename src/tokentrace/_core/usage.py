@@ -15,6 +15,7 @@ from typing import Any
 
 # OTLP carries integer attributes and data points as int64; larger values cannot be exported.
 _MAX_COUNT = 2**63 - 1
+_MISSING = object()
 
 ModalityCounts = tuple[tuple[str, int], ...]
 
@@ -69,12 +70,16 @@ def attr(obj: Any, name: str) -> Any:
     """Read ``name`` from an SDK object or a plain mapping; ``None`` when absent."""
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):
         return obj.get(name)
     try:
-        return getattr(obj, name, None)
+        # SDK models first: ``isinstance(obj, Mapping)`` is an ABC check that costs more than the read.
+        value = getattr(obj, name, _MISSING)
     except Exception:
         return None
+    if value is _MISSING:
+        return obj.get(name) if isinstance(obj, Mapping) else None
+    return value
 
 
 def count_at(obj: Any, *path: str) -> int | None:

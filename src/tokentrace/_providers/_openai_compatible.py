@@ -34,15 +34,29 @@ def reported_count(obj: Any, name: str) -> int | None:
     """
     if obj is None:
         return None
-    try:
+    # Only a declared field with a default can have been defaulted (a required one was sent; an
+    # extra key is there only if it was sent); which fields those are is looked up once per type.
+    if name in _defaulted_fields(type(obj)):
         fields_set = getattr(obj, "model_fields_set", None)
-        declared = name in getattr(type(obj), "model_fields", ())
-    except Exception:
-        fields_set, declared = None, False
-    # Only a declared field can have been defaulted; extra keys are there only if they were sent.
-    if declared and isinstance(fields_set, (set, frozenset)) and name not in fields_set:
-        return None
+        if isinstance(fields_set, (set, frozenset)) and name not in fields_set:
+            return None
     return as_count(attr(obj, name))
+
+
+_DEFAULTED_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _defaulted_fields(kind: type) -> frozenset[str]:
+    """Fields of a pydantic model type that have a default (empty for anything else), cached per type."""
+    names = _DEFAULTED_FIELDS.get(kind)
+    if names is None:
+        try:
+            fields = getattr(kind, "model_fields", None) or {}
+            names = frozenset(name for name, info in fields.items() if not info.is_required())
+        except Exception:
+            names = frozenset()
+        _DEFAULTED_FIELDS[kind] = names
+    return names
 
 
 def extract_chat_usage(usage: Any) -> TokenUsage | None:
@@ -72,12 +86,29 @@ def extract_chat_usage(usage: Any) -> TokenUsage | None:
     )
 
 
+_MODALITY_FIELDS = (("text", "text_tokens"), ("audio", "audio_tokens"), ("image", "image_tokens"))
+_DECLARED_MODALITY_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
 def _modalities(details: Any) -> tuple[tuple[str, int], ...]:
     if details is None:
         return ()
-    return modality_counts(
-        (modality, attr(details, f"{modality}_tokens")) for modality in ("text", "audio", "image")
-    )
+    kind = type(details)
+    fields = _DECLARED_MODALITY_FIELDS.get(kind)
+    if fields is None:
+        # Reading a field a pydantic model does not declare goes through its __getattr__ and an
+        # AttributeError (microseconds per miss), so per call only the declared ones are read;
+        # undeclared ones can only arrive as extras.
+        declared = getattr(kind, "model_fields", None)
+        fields = (
+            _MODALITY_FIELDS if declared is None else tuple(f for f in _MODALITY_FIELDS if f[1] in declared)
+        )
+        _DECLARED_MODALITY_FIELDS[kind] = fields
+    pairs = [(modality, value) for modality, field in fields if (value := attr(details, field)) is not None]
+    extra = getattr(details, "__pydantic_extra__", None)
+    if extra:
+        pairs += [(modality, extra[field]) for modality, field in _MODALITY_FIELDS if field in extra]
+    return modality_counts(pairs) if pairs else ()
 
 
 def extract_finish_reasons(choices: Any) -> list[str] | None:

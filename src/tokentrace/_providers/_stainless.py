@@ -13,11 +13,19 @@ from typing import Any
 from tokentrace._core.request import is_given
 from tokentrace._core.usage import attr
 
+_IS_STREAM: dict[type, bool] = {}
+
 
 def is_stream(result: Any) -> bool:
-    """SDK stream objects iterate with ``__next__``/``__anext__``; complete responses do not."""
+    """SDK stream objects iterate with ``__next__``/``__anext__``; complete responses do not.
+
+    Cached per type: ``hasattr`` on a pydantic model class misses through its metaclass, slowly.
+    """
     kind = type(result)
-    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
+    known = _IS_STREAM.get(kind)
+    if known is None:
+        known = _IS_STREAM[kind] = hasattr(kind, "__next__") or hasattr(kind, "__anext__")
+    return known
 
 
 def response_body(result: Any) -> Any:
@@ -40,6 +48,17 @@ def response_body(result: Any) -> Any:
         return None
 
 
+_HAS_PARSE: dict[type, bool] = {}
+
+
+def _has_parse(kind: type) -> bool:
+    """Whether a type has the raw responses' ``_parse`` method, looked up once per type."""
+    known = _HAS_PARSE.get(kind)
+    if known is None:
+        known = _HAS_PARSE[kind] = callable(getattr(kind, "_parse", None))
+    return known
+
+
 def raw_event_stream(result: Any) -> Any | None:
     """The event stream that a raw response of a streamed call gives the caller's ``parse()``.
 
@@ -48,6 +67,9 @@ def raw_event_stream(result: Any) -> Any | None:
     ``parse()`` builds it (no I/O happens until it is read), and ``with_stream`` puts the proxy in
     that cache, so the caller's ``parse()`` returns it. Anything unexpected leaves the response alone.
     """
+    if not _has_parse(type(result)):
+        # A model, not a raw response: its private-name misses go through pydantic's __getattr__.
+        return None
     cache = getattr(result, "_parsed_by_type", None)
     cache_key = getattr(result, "_cast_to", None)
     if not isinstance(cache, dict) or cache_key is None or cache_key in cache:

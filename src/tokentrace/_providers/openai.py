@@ -10,6 +10,7 @@ The ``.stream()`` helpers of chat completions and Responses call ``create`` inte
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,6 +61,29 @@ _PROVIDER_BY_HOST_SUFFIX: tuple[tuple[str, str], ...] = (
 _OPENAI_API_PROVIDERS = (semconv.PROVIDER_OPENAI, semconv.PROVIDER_AZURE_OPENAI)
 # Azure OpenAI rejects ``stream_options`` before this API version.
 _AZURE_STREAM_OPTIONS_SINCE = "2024-09-01"
+
+
+_SERVERS: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[str | None, int | None, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _server_and_provider(client: Any) -> tuple[str | None, int | None, str]:
+    """Host, port and provider of a client, worked out again only when its base URL object changes."""
+    url = attr(client, "base_url")
+    try:
+        cached = _SERVERS.get(client)
+    except TypeError:  # not weak-referenceable
+        cached = None
+    if cached is not None and cached[0] is url:
+        return cached[1]
+    host, port = server_of(url)
+    facts = (host, port, provider_for_host(host, client))
+    try:
+        _SERVERS[client] = (url, facts)
+    except TypeError:
+        pass
+    return facts
 
 
 def provider_for_host(host: str | None, client: Any = None) -> str:
@@ -223,8 +247,7 @@ class _OpenAIEndpoint(ChatCompletionsEndpoint):
     def request(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RequestFacts | None:
         """Facts from the client's base URL and the keyword arguments."""
         client = attr(instance, "_client")
-        host, port = server_of(attr(client, "base_url"))
-        provider = provider_for_host(host, client)
+        host, port, provider = _server_and_provider(client)
         attributes = self.request_attributes(kwargs)
         if provider in _OPENAI_API_PROVIDERS:
             if self.api_type:
