@@ -13,30 +13,43 @@ Three tables:
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import anthropic
+import fireworks
 import groq
 import openai
+import together
+from anthropic.types import Message as AnthropicMessage
+from anthropic.types import Usage as AnthropicUsage
+from fireworks.types.chat.completion_create_response import CompletionCreateResponse as FireworksResponse
 from groq.types import CompletionUsage as GroqUsage
+from groq.types.chat import ChatCompletion as GroqCompletion
 from groq.types.chat import ChatCompletionChunk as GroqChunk
 from hypothesis import strategies as st
-from openai._models import construct_type
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletionChunk
-from openai.types.responses import ResponseStreamEvent, ResponseUsage
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseStreamEvent, ResponseUsage
+from together.types.chat import ChatCompletion as TogetherCompletion
 
 from tests.reliability.payloads import Schema, leaves, readable, structured, usage_payloads, value_at
 from tokentrace._core.config import Settings
 from tokentrace._core.invocation import Invocation
 from tokentrace._core.stream import StreamAccumulator
 from tokentrace._core.usage import TokenUsage
+from tokentrace._providers import anthropic as anthropic_adapter
 from tokentrace._providers import groq as groq_adapter
 from tokentrace._providers import openai as openai_adapter
-from tokentrace._providers._openai_compatible import ChatStreamAccumulator
+from tokentrace._providers import together as together_adapter
+from tokentrace._providers._openai_compatible import ChatStreamAccumulator, extract_chat_usage
+from tokentrace.testing import anthropic as anthropic_fake
+from tokentrace.testing import fireworks as fireworks_fake
 from tokentrace.testing import groq as groq_fake
 from tokentrace.testing import openai as openai_fake
+from tokentrace.testing import together as together_fake
 from tokentrace.testing._server import FakeRequest, Handler, Reply
 
 Path = tuple[str, ...]
@@ -59,11 +72,18 @@ MODALITY_ATTRIBUTE = {
 }
 
 
-def sdk_object(sdk_type: Any) -> Callable[[Any], Any]:
+def sdk_object(sdk_type: Any, package: str, within: tuple[Any, str] | None = None) -> Callable[[Any], Any]:
     """Build what the SDK itself would hand over for a JSON payload (it does not validate responses)."""
 
+    # Each Stainless SDK has its own copy of the builder; it only knows its own models.
+    construct = importlib.import_module(f"{package}._models").construct_type
+
     def build(payload: Any) -> Any:
-        return construct_type(type_=sdk_type, value=payload)
+        if within is not None:
+            # Built as part of its response, as the SDK builds it (nested fields are coerced more).
+            parent, key = within
+            return getattr(construct(type_=parent, value={key: payload}), key)
+        return construct(type_=sdk_type, value=payload)
 
     return build
 
@@ -211,7 +231,9 @@ def _chat_case(id: str, extract: Callable[[Any], TokenUsage | None], to_sdk: Any
 
 
 OPENAI_CHAT_USAGE = _chat_case(
-    "openai.extract_chat_usage", openai_adapter.extract_chat_usage, sdk_object(CompletionUsage)
+    "openai.extract_chat_usage",
+    openai_adapter.extract_chat_usage,
+    sdk_object(CompletionUsage, "openai", (ChatCompletion, "usage")),
 )
 OPENAI_RESPONSES_USAGE = ExtractorCase(
     id="openai.extract_responses_usage",
@@ -219,7 +241,7 @@ OPENAI_RESPONSES_USAGE = ExtractorCase(
     schema=RESPONSES_USAGE_SCHEMA,
     sources={name: (path,) for name, path in RESPONSES_SOURCES.items()},
     exact=RESPONSES_SOURCES,
-    to_sdk=sdk_object(ResponseUsage),
+    to_sdk=sdk_object(ResponseUsage, "openai", (Response, "usage")),
     sentinels=OPENAI_SENTINELS,
 )
 OPENAI_EMBEDDINGS_USAGE = ExtractorCase(
@@ -231,13 +253,66 @@ OPENAI_EMBEDDINGS_USAGE = ExtractorCase(
     exact={"input": ("prompt_tokens",)},
     sentinels=OPENAI_SENTINELS,
 )
-GROQ_USAGE = _chat_case("groq.extract_usage", groq_adapter.extract_usage, sdk_object(GroqUsage))
+GROQ_USAGE = _chat_case(
+    "groq.extract_usage", groq_adapter.extract_usage, sdk_object(GroqUsage, "groq", (GroqCompletion, "usage"))
+)
+FIREWORKS_USAGE = _chat_case(
+    "fireworks.extract_chat_usage",
+    extract_chat_usage,
+    sdk_object(FireworksResponse, "fireworks", (FireworksResponse, "usage")),
+)
+
+TOGETHER_USAGE = ExtractorCase(
+    id="together.extract_usage",
+    extract=together_adapter.extract_usage,
+    schema={**CHAT_USAGE_SCHEMA, "cached_tokens": None},
+    sources={name: (path,) for name, path in CHAT_SOURCES.items()}
+    | {"cache_read": (("prompt_tokens_details", "cached_tokens"), ("cached_tokens",))},
+    exact={name: path for name, path in CHAT_SOURCES.items() if name != "cache_read"},
+    modalities=CHAT_MODALITIES,
+    to_sdk=sdk_object(TogetherCompletion, "together", (TogetherCompletion, "usage")),
+)
+ANTHROPIC_USAGE_SCHEMA: Schema = {
+    "input_tokens": None,
+    "output_tokens": None,
+    "cache_read_input_tokens": None,
+    "cache_creation_input_tokens": None,
+    "cache_creation": {"ephemeral_5m_input_tokens": None, "ephemeral_1h_input_tokens": None},
+    "output_tokens_details": {"thinking_tokens": None},
+    "service_tier": None,
+}
+ANTHROPIC_USAGE = ExtractorCase(
+    id="anthropic.extract_usage",
+    extract=anthropic_adapter.extract_usage,
+    schema=ANTHROPIC_USAGE_SCHEMA,
+    # Anthropic's input_tokens excludes the cache: input is its sum with the cache counts.
+    sources={
+        "input": (("input_tokens",),),
+        "output": (("output_tokens",),),
+        "cache_read": (("cache_read_input_tokens",),),
+        "cache_write": (
+            ("cache_creation_input_tokens",),
+            ("cache_creation", "ephemeral_5m_input_tokens"),
+            ("cache_creation", "ephemeral_1h_input_tokens"),
+        ),
+        "reasoning": (("output_tokens_details", "thinking_tokens"),),
+    },
+    exact={
+        "output": ("output_tokens",),
+        "cache_read": ("cache_read_input_tokens",),
+        "reasoning": ("output_tokens_details", "thinking_tokens"),
+    },
+    to_sdk=sdk_object(AnthropicUsage, "anthropic", (AnthropicMessage, "usage")),
+)
 
 EXTRACTORS: list[ExtractorCase] = [
     OPENAI_CHAT_USAGE,
     OPENAI_RESPONSES_USAGE,
     OPENAI_EMBEDDINGS_USAGE,
     GROQ_USAGE,
+    FIREWORKS_USAGE,
+    TOGETHER_USAGE,
+    ANTHROPIC_USAGE,
 ]
 
 
@@ -286,11 +361,8 @@ def _chat_chunks(usage_schema: Schema, usage_key: Path) -> st.SearchStrategy[dic
         if has_usage:
             node = chunk
             for key in usage_key[:-1]:
-                node = node.setdefault(key, {}) if isinstance(node.get(key), dict) else node
-                if not isinstance(node, dict):
-                    break
-            else:
-                node[usage_key[-1]] = usage_value
+                node = node.setdefault(key, {})
+            node[usage_key[-1]] = usage_value
         return chunk
 
     base = st.fixed_dictionaries(
@@ -358,7 +430,7 @@ STREAMS: list[StreamCase] = [
         id="openai.ChatStreamAccumulator",
         accumulator=_openai_chat_accumulator(SETTINGS),
         chunk_json=_chat_chunks(CHAT_USAGE_SCHEMA, ("usage",)),
-        to_sdk=sdk_object(ChatCompletionChunk),
+        to_sdk=sdk_object(ChatCompletionChunk, "openai"),
         usage_of=_usage_at(("usage",)),
         usage=OPENAI_CHAT_USAGE,
         can_hide=True,
@@ -368,7 +440,7 @@ STREAMS: list[StreamCase] = [
         id="openai.ChatStreamAccumulator[capture_content]",
         accumulator=_openai_chat_accumulator(CAPTURE_SETTINGS),
         chunk_json=_chat_chunks(CHAT_USAGE_SCHEMA, ("usage",)),
-        to_sdk=sdk_object(ChatCompletionChunk),
+        to_sdk=sdk_object(ChatCompletionChunk, "openai"),
         usage_of=_usage_at(("usage",)),
         usage=OPENAI_CHAT_USAGE,
         can_hide=True,
@@ -380,7 +452,7 @@ STREAMS: list[StreamCase] = [
             openai_adapter.Responses("openai.responses", SETTINGS)
         ),
         chunk_json=_responses_events(),
-        to_sdk=sdk_object(ResponseStreamEvent),
+        to_sdk=sdk_object(ResponseStreamEvent, "openai"),
         usage_of=_usage_at(("response", "usage")),
         usage=OPENAI_RESPONSES_USAGE,
         # The last *terminal* snapshot (or the first one) wins, not the last usage seen.
@@ -390,8 +462,9 @@ STREAMS: list[StreamCase] = [
         id="groq.ChatStreamAccumulator",
         accumulator=lambda hide: ChatStreamAccumulator(groq_adapter.ChatCompletions("groq.chat")),
         chunk_json=_chat_chunks(CHAT_USAGE_SCHEMA, ("x_groq", "usage")),
-        to_sdk=sdk_object(GroqChunk),
-        usage_of=_usage_at(("x_groq", "usage")),
+        to_sdk=sdk_object(GroqChunk, "groq"),
+        # As Groq's adapter reads it: the chunk's own usage if set, else ``x_groq.usage``.
+        usage_of=lambda chunk: _usage_at(("usage",))(chunk) or _usage_at(("x_groq", "usage"))(chunk),
         usage=GROQ_USAGE,
     ),
 ]
@@ -432,6 +505,8 @@ class ProviderCase:
     cut_after_usage: int | None
     # The model a request asked for, as the handler sees it.
     model_of: Callable[[FakeRequest], str] = lambda request: str(request.json.get("model"))
+    # The token points a stream broken after its first events keeps (usage some streams send first).
+    tokens_early: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     # The ``error.type`` an SDK exception is reported as (the adapter may know a better code).
     error_type: Callable[[BaseException], str] = lambda exc: type(exc).__qualname__
 
@@ -561,7 +636,117 @@ GROQ = ProviderCase(
     cut_after_usage=7,
 )
 
-PROVIDERS: list[ProviderCase] = [OPENAI_CHAT, OPENAI_RESPONSES, GROQ]
+
+def _stainless_chat(
+    id: str,
+    sdk: Any,
+    route: str,
+    pattern: str,
+    handler: Handler,
+    base: str,
+    tokens: tuple[int, int],
+    usage: ExtractorCase,
+) -> ProviderCase:
+    """An OpenAI-shaped chat-completions SDK (Stainless-generated: Together, Fireworks)."""
+
+    def client(url: str, timeout: float | None) -> Any:
+        return sdk.Client(base_url=url, api_key="test", max_retries=0, timeout=timeout or 30.0)
+
+    def async_client(url: str, timeout: float | None) -> Any:
+        return sdk.AsyncClient(base_url=url, api_key="test", max_retries=0, timeout=timeout or 30.0)
+
+    return ProviderCase(
+        id=id,
+        provider=id,
+        route=route,
+        pattern=pattern,
+        handler=handler,
+        client=client,
+        async_client=async_client,
+        base=base,
+        create=lambda client, model, stream: client.chat.completions.create(
+            model=model, messages=MESSAGES, stream=stream
+        ),
+        acreate=_openai_chat_async,
+        wire_usage=_chat_usage,
+        default_tokens=tokens,
+        usage=usage,
+        status_errors={
+            400: sdk.BadRequestError,
+            401: sdk.AuthenticationError,
+            429: sdk.RateLimitError,
+            500: sdk.InternalServerError,
+            503: sdk.InternalServerError,
+        },
+        timeout_error=sdk.APITimeoutError,
+        connection_error=sdk.APIConnectionError,
+        # role, five words, finish with usage | [DONE]
+        cut_after_usage=7,
+    )
+
+
+TOGETHER = _stainless_chat(
+    "together",
+    together,
+    "together.chat",
+    r"/together/v1/chat/completions",
+    together_fake.chat_completions,
+    "together",
+    (49, 9),
+    TOGETHER_USAGE,
+)
+FIREWORKS = _stainless_chat(
+    "fireworks",
+    fireworks,
+    "fireworks.chat",
+    r"/fireworks/v1/chat/completions",
+    fireworks_fake.chat_completions,
+    "fireworks",
+    (19, 9),
+    FIREWORKS_USAGE,
+)
+
+
+async def _anthropic_async(client: Any, model: str, stream: bool) -> Any:
+    return await client.messages.create(model=model, max_tokens=64, messages=MESSAGES, stream=stream)
+
+
+ANTHROPIC = ProviderCase(
+    id="anthropic",
+    provider="anthropic",
+    route="anthropic.messages",
+    pattern=r"/v1/messages",
+    handler=anthropic_fake.messages,
+    client=lambda url, timeout: anthropic.Anthropic(
+        base_url=url, api_key="test", max_retries=0, timeout=timeout or 30.0
+    ),
+    async_client=lambda url, timeout: anthropic.AsyncAnthropic(
+        base_url=url, api_key="test", max_retries=0, timeout=timeout or 30.0
+    ),
+    base="anthropic",
+    create=lambda client, model, stream: client.messages.create(
+        model=model, max_tokens=64, messages=MESSAGES, stream=stream
+    ),
+    acreate=_anthropic_async,
+    wire_usage=lambda input, output: {"input_tokens": input, "output_tokens": output},
+    # 21 uncached + 1024 read from the cache + 188 written to it
+    default_tokens=(1233, 12),
+    usage=ANTHROPIC_USAGE,
+    status_errors={
+        400: anthropic.BadRequestError,
+        401: anthropic.AuthenticationError,
+        429: anthropic.RateLimitError,
+        500: anthropic.InternalServerError,
+        503: anthropic.ServiceUnavailableError,
+    },
+    timeout_error=anthropic.APITimeoutError,
+    connection_error=anthropic.APIConnectionError,
+    # message_start carries the input counts; the output count arrives with message_delta.
+    cut_after_usage=None,
+    tokens_early={"input": (1233, 1)},
+)
+
+PROVIDERS: list[ProviderCase] = [OPENAI_CHAT, OPENAI_RESPONSES, GROQ, TOGETHER, FIREWORKS, ANTHROPIC]
 
 
 def invocation() -> Invocation:

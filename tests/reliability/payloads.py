@@ -109,6 +109,10 @@ def value_at(payload: Any, path: Sequence[str]) -> Any:
             node = node.get(key)
             continue
         fields_set = getattr(node, "model_fields_set", None)
+        extra = getattr(node, "model_extra", None) or {}
+        if isinstance(extra, Mapping) and key in extra:
+            node = extra[key]
+            continue
         if not isinstance(fields_set, (set, frozenset)) or key not in fields_set:
             return None
         node = getattr(node, key, None)

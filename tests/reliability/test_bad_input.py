@@ -10,10 +10,12 @@ and the exported attributes and metric points obey the same rules.
 from __future__ import annotations
 
 import gc
+import importlib
+import inspect
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -36,7 +38,8 @@ from tests.reliability.payloads import (
     readable,
 )
 from tests.telemetry import Telemetry
-from tokentrace._core.usage import as_count, count_at, modality_counts, parse_count
+from tokentrace._core.usage import TokenUsage, as_count, count_at, modality_counts, parse_count
+from tokentrace._providers import REGISTRY
 from tokentrace.testing import FakeProvider
 
 FAST = settings(max_examples=150, deadline=None)
@@ -47,75 +50,32 @@ E2E = settings(
 )
 
 
-# --- known bugs in src/ --------------------------------------------------------------------------------
-# Each has a deterministic regression test below marked xfail(strict=True); the property tests leave
-# out the inputs that trigger it so they keep guarding everything else. When a fix lands, its
-# regression test passes (strict xfail then fails): remove the marker and the exclusion together.
+# --- regressions: bugs these tests found in src/ (fixed) ---------------------------------------------
 
-PARSE_COUNT_BUG = (
-    "parse_count: str.isdigit() accepts digits int() refuses ('\u00b2') and int() refuses strings over "
-    "4300 digits; both raise ValueError. Fix: `text.isascii() and text.isdigit() and len(text) <= 19`"
+
+@pytest.mark.parametrize(
+    "text", ["\u00b2", "9" * 5000, "\u0662\u0663"], ids=["superscript-two", "5000-digits", "arabic-indic"]
 )
-RESPONSES_TYPE_BUG = (
-    "openai ResponsesStreamAccumulator.on_chunk: `chunk.type in frozenset` raises TypeError when the "
-    "event's type is a list or object. Fix: `kind = attr(chunk, 'type')` and test "
-    "`isinstance(kind, str) and kind in _TERMINAL_RESPONSE_EVENTS`"
-)
-CAPTURE_CHOICES_BUG = (
-    "openai ChatStreamAccumulator.on_chunk with content capture: `getattr(chunk, 'choices') or ()` "
-    "iterates a non-list (TypeError on an int/bool), and `attr(choice, 'index') or 0` is used as a dict "
-    "key (TypeError when unhashable; sorted() fails on mixed key types). Fix: iterate only "
-    "`isinstance(choices, list)`, key by `index if isinstance(index, int) else position` as the shared "
-    "merge does"
-)
-
-
-def _parse_count_bug(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    text = value.strip()
-    return text.isdigit() and (not text.isdecimal() or len(text) > 4300)
-
-
-def _responses_type_bug(chunk: Any) -> bool:
-    return isinstance(chunk.get("type"), (list, dict))
-
-
-def _capture_choices_bug(chunk: Any) -> bool:
-    choices = chunk.get("choices")
-    if not isinstance(choices, list):
-        return bool(choices) and not isinstance(choices, (str, dict))
-    return any(isinstance(choice, dict) and not isinstance(choice.get("index"), int) for choice in choices)
-
-
-# Stream case id -> inputs that hit a known bug.
-KNOWN_STREAM_BUGS = {
-    "openai.ResponsesStreamAccumulator": _responses_type_bug,
-    "openai.ChatStreamAccumulator[capture_content]": _capture_choices_bug,
-}
-
-
-@pytest.mark.xfail(strict=True, reason=PARSE_COUNT_BUG)
-@pytest.mark.parametrize("text", ["\u00b2", "9" * 5000], ids=["superscript-two", "5000-digits"])
-def test_known_bug_parse_count_odd_digit_strings(text: str) -> None:
+def test_parse_count_odd_digit_strings(text: str) -> None:
+    """str.isdigit() accepts digits int() refuses, and int() refuses over 4300 digits: no ValueError."""
     assert parse_count(text) is None
 
 
-@pytest.mark.xfail(strict=True, reason=RESPONSES_TYPE_BUG)
 @pytest.mark.parametrize("kind", [[], {}], ids=["list", "object"])
-def test_known_bug_responses_event_with_unhashable_type(kind: Any) -> None:
+def test_responses_event_with_unhashable_type(kind: Any) -> None:
+    """An event type that is a list or object must not reach ``in frozenset`` (TypeError)."""
     case = next(case for case in STREAMS if case.id == "openai.ResponsesStreamAccumulator")
     accumulator = case.accumulator(False)
     assert accumulator.on_chunk(case.to_sdk({"type": kind})) is True
 
 
-@pytest.mark.xfail(strict=True, reason=CAPTURE_CHOICES_BUG)
 @pytest.mark.parametrize(
     "choices",
     [1, True, [{"index": [1], "delta": {"content": "a"}}], [{"index": "b", "delta": {"content": "a"}}]],
     ids=["int", "bool", "list-index", "str-index"],
 )
-def test_known_bug_captured_stream_with_odd_choices(choices: Any) -> None:
+def test_captured_stream_text_with_odd_choices(choices: Any) -> None:
+    """Content capture read choices that are not a list, and indexes that are not ints (TypeError)."""
     case = next(case for case in STREAMS if case.id == "openai.ChatStreamAccumulator[capture_content]")
     accumulator = case.accumulator(False)
     accumulator.on_chunk(case.to_sdk({"choices": [{"index": 0, "finish_reason": "stop"}]}))
@@ -129,13 +89,8 @@ def test_known_bug_captured_stream_with_odd_choices(choices: Any) -> None:
 @FAST
 @given(value=leaves(sentinels=(object(),)))
 def test_count_readers_never_raise_and_never_invent(value: Any) -> None:
-    assume(not _parse_count_bug(value))
     assert as_count(value) == readable({"v": value}, ("v",))
-    parsed = parse_count(value)
-    if isinstance(value, str) and not value.isascii():
-        assert parsed is None or is_count(parsed)  # int() reads non-ASCII decimal digits too
-    else:
-        assert parsed == readable({"v": value}, ("v",), text_counts=True)
+    assert parse_count(value) == readable({"v": value}, ("v",), text_counts=True)
     assert count_at({"a": {"b": value}}, "a", "b") == readable({"v": value}, ("v",))
     pairs = modality_counts([("TEXT", value), (value, 3)])
     for name, count in pairs:
@@ -201,8 +156,6 @@ def test_stream_accumulator_on_malformed_chunks(case: Any, hide: bool) -> None:
     @FAST
     @given(chunks=st.lists(case.chunk_json, max_size=6))
     def run(chunks: list[Any]) -> None:
-        known_bug = KNOWN_STREAM_BUGS.get(case.id)
-        assume(known_bug is None or not any(known_bug(chunk) for chunk in chunks))
         accumulator = case.accumulator(hide)
         built = [case.to_sdk(chunk) for chunk in chunks]
         for chunk, sdk_chunk in zip(chunks, built, strict=True):
@@ -288,3 +241,91 @@ def test_malformed_usage_end_to_end(
     counts = telemetry.token_usage()
     # One token point per call that reported that count, none for the others.
     assert {kind: counts.get(kind, (0, 0))[1] for kind in recorded} == recorded
+
+
+# --- every extract_* of every adapter, discovered: nothing an adapter reads may make it raise --------
+
+# Every key any adapter reads usage from, so random payloads reach deep into each reader.
+ANY_USAGE_KEYS = sorted(
+    {
+        *["prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens"],
+        *["cache_read_input_tokens", "cache_creation_input_tokens", "cache_write_input_tokens"],
+        *["ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens", "thinking_tokens", "reasoning_tokens"],
+        *["cached_tokens", "cache_write_tokens", "audio_tokens", "text_tokens", "image_tokens"],
+        *["prompt_token_count", "candidates_token_count", "thoughts_token_count", "total_token_count"],
+        *["cached_content_token_count", "tool_use_prompt_token_count", "token_count", "modality"],
+        *["inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens", "totalTokens"],
+        *["inputTokenCount", "outputTokenCount", "cacheReadInputTokenCount", "cacheWriteInputTokenCount"],
+        *["inputTextTokenCount", "totalOutputTextTokenCount", "tokenCount", "generation_token_count"],
+        *["x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count"],
+        *["x-amzn-bedrock-cache-read-input-token-count", "x-amzn-bedrock-cache-write-input-token-count"],
+        *["cache_read", "cache_creation", "reasoning", "audio", "iterations", "type", "billed_units"],
+    }
+)
+_NESTING_KEYS = sorted(
+    {
+        *["usage", "usage_metadata", "token_usage", "prompt_tokens_details", "completion_tokens_details"],
+        *["input_tokens_details", "output_tokens_details", "cache_creation", "input_token_details"],
+        *["output_token_details", "candidates_tokens_details", "cache_tokens_details", "metadata"],
+        *["invocationMetrics", "amazon-bedrock-invocationMetrics", "response_metadata", "message"],
+        *["tool_use_prompt_tokens_details", "compaction", "meta", "tokens_info", "llm_output"],
+    }
+)
+
+
+def _any_payloads() -> st.SearchStrategy[Any]:
+    leaf = leaves(sentinels=(object(),))
+    counts = st.dictionaries(st.sampled_from(ANY_USAGE_KEYS), leaf, max_size=6)
+    return st.recursive(
+        st.one_of(counts, leaf),
+        lambda inner: st.one_of(
+            st.dictionaries(st.sampled_from(_NESTING_KEYS + ANY_USAGE_KEYS), inner, max_size=4),
+            st.lists(inner, max_size=3),
+        ),
+        max_leaves=20,
+    )
+
+
+def _discovered_extractors() -> list[Any]:
+    params = []
+    for name, entry in sorted(REGISTRY.items()):
+        try:
+            module = importlib.import_module(entry.adapter_module)
+        except ImportError:
+            continue
+        for attribute, function in sorted(vars(module).items()):
+            if attribute.startswith("extract_") and inspect.isfunction(function):
+                params.append(pytest.param(function, id=f"{name}.{attribute}"))
+    return params
+
+
+def _check_any_result(result: Any) -> None:
+    if isinstance(result, TokenUsage):
+        check_usage_values(result)
+    elif isinstance(result, bool) or result is None or isinstance(result, str):
+        return
+    elif isinstance(result, int):
+        assert is_count(result), result
+    elif isinstance(result, (tuple, list)):
+        for item in result:
+            _check_any_result(item)
+    elif isinstance(result, dict):
+        for value in result.values():
+            _check_any_result(value)
+
+
+@pytest.mark.parametrize("extract", _discovered_extractors())
+def test_every_discovered_extractor_on_arbitrary_payloads(extract: Any) -> None:
+    arity = sum(
+        1
+        for parameter in inspect.signature(extract).parameters.values()
+        if parameter.default is inspect.Parameter.empty
+        and parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    )
+
+    @FAST
+    @given(payloads=st.lists(_any_payloads(), min_size=arity, max_size=arity))
+    def run(payloads: list[Any]) -> None:
+        _check_any_result(extract(*payloads))
+
+    run()

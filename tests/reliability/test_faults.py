@@ -151,7 +151,7 @@ def test_timeout_between_chunks(
     # Some SDKs wrap a read timeout mid-stream (openai), others let httpx's own through (groq).
     assert isinstance(traced, (case.timeout_error, TimeoutError)) or "Timeout" in type(traced).__name__
     assert_same_exception(traced, plain)
-    assert_failed_span(telemetry, span_ends, case.error_type(traced))
+    assert_failed_span(telemetry, span_ends, case.error_type(traced), tokens=dict(case.tokens_early))
     assert telemetry.only_span().attributes["gen_ai.response.time_to_first_chunk"] > 0
 
 
@@ -185,7 +185,7 @@ def test_refused_and_reset_connections(
             plain = raised_by(lambda: run_call(clients, stream=stream, is_async=is_async))
         instrument(case.provider)
         traced = raised_by(lambda: run_call(clients, stream=stream, is_async=is_async))
-    assert type(traced) is case.connection_error
+    assert isinstance(traced, case.connection_error)
     if mode == "reset":
         # Whether the RST or the FIN is seen first is up to the kernel: the causes vary run to run.
         assert type(traced) is type(plain)
@@ -217,7 +217,7 @@ def test_stream_cut_before_usage(
     traced = raised_by(lambda: run_call(clients, stream=True, is_async=is_async))
     # openai wraps a broken stream in APIConnectionError; groq lets httpx's RemoteProtocolError through.
     assert_same_exception(traced, plain)
-    assert_failed_span(telemetry, span_ends, case.error_type(traced))
+    assert_failed_span(telemetry, span_ends, case.error_type(traced), tokens=dict(case.tokens_early))
 
 
 @pytest.mark.parametrize("case", [case for case in PROVIDERS if case.cut_after_usage is not None])
@@ -235,7 +235,7 @@ def test_stream_cut_after_usage_keeps_it(
     instrument(case.provider)
     fake.enqueue(case.route, {"cut_after": case.cut_after_usage})
     traced = raised_by(lambda: run_call(clients, stream=True, is_async=is_async))
-    assert isinstance(traced, Exception) and "closed" in str(traced) or "connection" in str(traced).lower()
+    assert isinstance(traced, Exception)
     input_tokens, output_tokens = case.default_tokens
     assert_failed_span(
         telemetry,
@@ -284,7 +284,7 @@ def test_keyboard_interrupt_inside_a_stream(
         assert dump(first)
         with pytest.raises(KeyboardInterrupt), _Interrupt(0.1):
             next(iter(stream))  # blocked in the SDK's socket read when the signal arrives
-        assert_failed_span(telemetry, span_ends, "KeyboardInterrupt")
+        assert_failed_span(telemetry, span_ends, "KeyboardInterrupt", tokens=dict(case.tokens_early))
         stream.close()
     assert len(telemetry.spans()) == 1
 
@@ -323,7 +323,7 @@ async def test_wait_for_timeout_inside_a_stream(
         with pytest.raises(TimeoutError):
             # wait_for cancels the pending __anext__ inside the SDK's read.
             await asyncio.wait_for(iterator.__anext__(), 0.1)
-        assert_failed_span(telemetry, span_ends, "CancelledError")
+        assert_failed_span(telemetry, span_ends, "CancelledError", tokens=dict(case.tokens_early))
         await stream.close()
     assert len(telemetry.spans()) == 1
 
@@ -350,7 +350,7 @@ async def test_cancelled_task_consuming_a_stream(
         with pytest.raises(asyncio.CancelledError):
             await task
     assert len(received) == 1
-    assert_failed_span(telemetry, span_ends, "CancelledError")
+    assert_failed_span(telemetry, span_ends, "CancelledError", tokens=dict(case.tokens_early))
 
 
 @pytest.mark.parametrize("case", PROVIDERS)

@@ -127,8 +127,15 @@ def live_invocations() -> int:
     return sum(1 for thing in gc.get_objects() if isinstance(thing, Invocation))
 
 
-@pytest.mark.parametrize("case", PROVIDERS)
-@pytest.mark.parametrize("read", [0, 1, 3], ids=["unread", "one-chunk", "half-read"])
+# Every way to abandon a stream for the first provider, one chunk read for the others (each check
+# walks the whole heap, which is slow).
+ABANDON = [
+    pytest.param(PROVIDERS[0], read, id=f"{PROVIDERS[0].id}-{label}")
+    for read, label in ((0, "unread"), (1, "one-chunk"), (3, "half-read"))
+] + [pytest.param(case, 1, id=f"{case.id}-one-chunk") for case in PROVIDERS[1:]]
+
+
+@pytest.mark.parametrize(("case", "read"), ABANDON)
 def test_abandoned_sync_stream_ends_and_is_collected(
     case: ProviderCase,
     read: int,
@@ -165,8 +172,7 @@ def test_abandoned_sync_stream_ends_and_is_collected(
     assert sum(point.count for point in telemetry.points("gen_ai.client.operation.duration")) == 1
 
 
-@pytest.mark.parametrize("case", PROVIDERS)
-@pytest.mark.parametrize("read", [0, 1, 3], ids=["unread", "one-chunk", "half-read"])
+@pytest.mark.parametrize(("case", "read"), ABANDON)
 async def test_abandoned_async_stream_ends_and_is_collected(
     case: ProviderCase,
     read: int,
@@ -310,7 +316,11 @@ def other_instrumentation() -> Iterator[Callable[[str], OtherInstrumentation]]:
     made: list[OtherInstrumentation] = []
 
     def make(name: str) -> OtherInstrumentation:
-        other = OtherInstrumentation(resolved_targets(name))
+        # Methods only: anthropic's adapter also replaces the SDK's own span hook (a module function),
+        # which by design does not call through.
+        other = OtherInstrumentation(
+            [(owner, attr) for owner, attr in resolved_targets(name) if isinstance(owner, type)]
+        )
         made.append(other)
         return other
 
@@ -337,7 +347,9 @@ def test_another_instrumentation_wrapping_first(
         result = case.create(client, "gpt-4o-mini", stream)
         if stream:
             list(result)
-        assert other.calls == 1
+        # One user call may pass several wrapped methods of an SDK (a helper calling create).
+        per_call = other.calls
+        assert per_call >= 1
         assert len(telemetry.spans()) == 1
         assert (telemetry.spans()[0].attributes or {})["gen_ai.usage.input_tokens"] == case.default_tokens[0]
         tokentrace.uninstrument()
@@ -346,7 +358,7 @@ def test_another_instrumentation_wrapping_first(
         result = case.create(client, "gpt-4o-mini", stream)
         if stream:
             list(result)
-    assert other.calls == 2
+    assert other.calls == 2 * per_call
     assert len(telemetry.spans()) == 1
 
 
@@ -363,13 +375,14 @@ def test_another_instrumentation_wrapping_last(
     other.wrap()
     with case.client(fake.base_url(case.base), None) as client:
         case.create(client, "gpt-4o-mini", False)
-        assert other.calls == 1 and len(telemetry.spans()) == 1
+        per_call = other.calls
+        assert per_call >= 1 and len(telemetry.spans()) == 1
         tokentrace.uninstrument()
         # Ours stays inside the other's wrapper, switched off: the other keeps working, alone.
         for key, wrapper in other.wrappers.items():
             assert vars(key[0])[key[1]] is wrapper, key
         case.create(client, "gpt-4o-mini", False)
-    assert other.calls == 2 and len(telemetry.spans()) == 1
+    assert other.calls == 2 * per_call and len(telemetry.spans()) == 1
 
 
 # --- the real OpenTelemetry OpenAI instrumentation -------------------------------------------------
@@ -395,27 +408,12 @@ def openai_v2() -> Iterator[Any]:
         sys.path.remove(str(OPENAI_V2_DIR))
 
 
-DUAL_PROTOCOL_BUG = (
-    "core: _complete picks the stream proxy with is_async_stream(stream), by the stream's type alone; "
-    "a stream object that supports both protocols (opentelemetry-instrumentation-openai-v2's "
-    "BaseStreamWrapper, any proxy with __iter__/__next__ and __aiter__/__anext__) returned by a sync "
-    "call gets an AsyncStreamWrapper, so sync iteration bypasses tokentrace: the injected usage chunk "
-    "reaches the caller and the span ends only on GC. Fix: pass the calling wrapper's kind to "
-    "_complete and use it when the stream supports both (see test_known_bug_dual_protocol_stream)"
-)
-
-
 @pytest.mark.parametrize(
     ("order", "stream"),
     [
         pytest.param("v2-first", False, id="plain-v2-first"),
         pytest.param("tokentrace-first", False, id="plain-tokentrace-first"),
-        pytest.param(
-            "v2-first",
-            True,
-            id="stream-v2-first",
-            marks=pytest.mark.xfail(strict=True, reason=DUAL_PROTOCOL_BUG),
-        ),
+        pytest.param("v2-first", True, id="stream-v2-first"),
         pytest.param("tokentrace-first", True, id="stream-tokentrace-first"),
     ],
 )
@@ -513,11 +511,12 @@ class DualProtocolStream:
         self.wrapped.close()
 
 
-@pytest.mark.xfail(strict=True, reason=DUAL_PROTOCOL_BUG)
 @pytest.mark.parametrize("case", PROVIDERS)
-def test_known_bug_dual_protocol_stream_from_another_instrumentation(
+def test_dual_protocol_stream_from_another_instrumentation(
     case: ProviderCase, fake: FakeProvider, instrument: Any, telemetry: Telemetry
 ) -> None:
+    """A sync call's stream that also speaks the async protocol (openai-v2's stream wrapper) got an
+    AsyncStreamWrapper: sync reads bypassed tokentrace (leaked the usage chunk, span ended on GC)."""
     targets = resolved_targets(case.provider)
     originals = {(owner, attribute): vars(owner)[attribute] for owner, attribute in targets}
 
