@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import wrapt
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 import tokentrace
 from tests.reliability.cases import PROVIDERS, ProviderCase, dump
@@ -32,7 +32,6 @@ from tests.reliability.conftest import EndCounter
 from tests.telemetry import Telemetry
 from tokentrace._core.config import Settings
 from tokentrace._core.emitter import Emitter, current_invocation
-from tokentrace._core.invocation import Invocation
 from tokentrace._core.patching import WrapTarget, apply_patches, revert_patches
 from tokentrace._core.wrapper import Switch
 from tokentrace._providers import REGISTRY
@@ -123,12 +122,28 @@ def test_calls_while_looping_are_traced_once_and_only_while_instrumented(
 # --- abandoned and half-read streams ---------------------------------------------------------------
 
 
-def live_invocations() -> int:
-    return sum(1 for thing in gc.get_objects() if isinstance(thing, Invocation))
+class LiveSpans(SpanProcessor):
+    """Weak references to every span started: a dead span means its invocation is gone too."""
+
+    def __init__(self) -> None:
+        self.refs: list[weakref.ref[Any]] = []
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self.refs.append(weakref.ref(span))
+
+    def alive(self) -> int:
+        return sum(1 for ref in self.refs if ref() is not None)
 
 
-# Every way to abandon a stream for the first provider, one chunk read for the others (each check
-# walks the whole heap, which is slow).
+@pytest.fixture
+def live_spans(tracer_provider: TracerProvider) -> LiveSpans:
+    spans = LiveSpans()
+    tracer_provider.add_span_processor(spans)
+    return spans
+
+
+# Every way to abandon a stream for the first provider, one chunk read for the others (a full
+# garbage collection is slow with every SDK imported).
 ABANDON = [
     pytest.param(PROVIDERS[0], read, id=f"{PROVIDERS[0].id}-{label}")
     for read, label in ((0, "unread"), (1, "one-chunk"), (3, "half-read"))
@@ -145,14 +160,14 @@ def test_abandoned_sync_stream_ends_and_is_collected(
     span_ends: EndCounter,
 ) -> None:
     instrument(case.provider)
-    gc.collect()
-    before = live_invocations()
     with case.client(fake.base_url(case.base), None) as client:
         stream = case.create(client, "gpt-4o-mini", True)
         for _ in range(read):
             next(stream)
         proxy = weakref.ref(stream)
         span = weakref.ref(stream._self_invocation.span)
+        # The invocation holds its context: once the context is gone, so is the invocation.
+        context = weakref.ref(stream._self_invocation.context)
         assert telemetry.spans() == []
         gc.disable()
         try:
@@ -163,8 +178,7 @@ def test_abandoned_sync_stream_ends_and_is_collected(
         finally:
             gc.enable()
         gc.collect()
-        assert span() is None
-        assert live_invocations() == before
+        assert span() is None and context() is None
     assert current_invocation() is None
     (ended,) = telemetry.spans()
     assert ended.end_time is not None and span_ends.ends[ended.context.span_id] == 1
@@ -182,34 +196,29 @@ async def test_abandoned_async_stream_ends_and_is_collected(
     span_ends: EndCounter,
 ) -> None:
     instrument(case.provider)
-    gc.collect()
-    before = live_invocations()
     async with case.async_client(fake.base_url(case.base), None) as client:
         stream = await case.acreate(client, "gpt-4o-mini", True)
         for _ in range(read):
             await stream.__anext__()
         proxy = weakref.ref(stream)
         span = weakref.ref(stream._self_invocation.span)
+        context = weakref.ref(stream._self_invocation.context)
         del stream
-        gc.collect()
         assert proxy() is None
         assert len(telemetry.spans()) == 1
     # The SDK's pending connection tasks were created while the call's context was current, and keep
     # that context (with the invocation in it) until the client closes them.
     gc.collect()
-    assert span() is None
-    assert live_invocations() == before
+    assert span() is None and context() is None
     (ended,) = telemetry.spans()
     assert span_ends.ends[ended.context.span_id] == 1
 
 
 @pytest.mark.parametrize("case", PROVIDERS)
 def test_completed_calls_leave_nothing_behind(
-    case: ProviderCase, fake: FakeProvider, instrument: Any, telemetry: Telemetry
+    case: ProviderCase, fake: FakeProvider, instrument: Any, telemetry: Telemetry, live_spans: LiveSpans
 ) -> None:
     instrument(case.provider)
-    gc.collect()
-    before = live_invocations()
     with case.client(fake.base_url(case.base), None) as client:
         for stream in (False, True, False, True):
             result = case.create(client, "gpt-4o-mini", stream)
@@ -217,7 +226,8 @@ def test_completed_calls_leave_nothing_behind(
                 list(result)
             del result
     gc.collect()
-    assert live_invocations() == before
+    assert len(live_spans.refs) == 4
+    assert live_spans.alive() == 0
     assert len(telemetry.spans()) == 4
 
 
