@@ -60,16 +60,9 @@ class Emitter:
         """Begin an invocation; nested under ``parent`` it gets no span of its own."""
         if parent is not None:
             return Invocation(facts, None, None, perf_counter(), parent=parent)
-        attributes: dict[str, AttributeValue] = {
-            semconv.GEN_AI_OPERATION_NAME: facts.operation,
-            semconv.GEN_AI_PROVIDER_NAME: facts.provider,
-        }
-        if facts.model:
-            attributes[semconv.GEN_AI_REQUEST_MODEL] = facts.model
-        if facts.server_address:
-            attributes[semconv.SERVER_ADDRESS] = facts.server_address
-            if facts.server_port is not None:
-                attributes[semconv.SERVER_PORT] = facts.server_port
+        attributes = _common_attributes(
+            facts.operation, facts.provider, facts.model, None, facts.server_address, facts.server_port
+        )
         if facts.stream:
             attributes[semconv.GEN_AI_REQUEST_STREAM] = True
         if facts.attributes:
@@ -143,18 +136,14 @@ class Emitter:
 
     def _record_metrics(self, invocation: Invocation, usage: TokenUsage | None, ended_at: float) -> None:
         facts = invocation.facts
-        attributes: dict[str, AttributeValue] = {
-            semconv.GEN_AI_OPERATION_NAME: facts.operation,
-            semconv.GEN_AI_PROVIDER_NAME: invocation.provider,
-        }
-        if facts.model:
-            attributes[semconv.GEN_AI_REQUEST_MODEL] = facts.model
-        if invocation.response_model:
-            attributes[semconv.GEN_AI_RESPONSE_MODEL] = invocation.response_model
-        if invocation.server_address:
-            attributes[semconv.SERVER_ADDRESS] = invocation.server_address
-            if invocation.server_port is not None:
-                attributes[semconv.SERVER_PORT] = invocation.server_port
+        attributes = _common_attributes(
+            facts.operation,
+            invocation.provider,
+            facts.model,
+            invocation.response_model,
+            invocation.server_address,
+            invocation.server_port,
+        )
         ctx = invocation.context
         instruments = self._instruments
         if invocation.error_type is not None:
@@ -190,6 +179,30 @@ class Emitter:
             _count(counters.cache_read, usage.cache_read, usage.cache_read_modalities, attributes)
             _count(counters.cache_write, usage.cache_write, (), attributes)
             _count(counters.reasoning, usage.reasoning, (), attributes)
+
+
+def _common_attributes(
+    operation: str,
+    provider: str,
+    request_model: str | None,
+    response_model: str | None,
+    server_address: str | None,
+    server_port: int | None,
+) -> dict[str, AttributeValue]:
+    """What spans (at their start) and every metric point carry: the attributes sampling and grouping need."""
+    attributes: dict[str, AttributeValue] = {
+        semconv.GEN_AI_OPERATION_NAME: operation,
+        semconv.GEN_AI_PROVIDER_NAME: provider,
+    }
+    if request_model:
+        attributes[semconv.GEN_AI_REQUEST_MODEL] = request_model
+    if response_model:
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = response_model
+    if server_address:
+        attributes[semconv.SERVER_ADDRESS] = server_address
+        if server_port is not None:
+            attributes[semconv.SERVER_PORT] = server_port
+    return attributes
 
 
 def _put(attributes: dict[str, AttributeValue], key: str, value: int | None) -> None:

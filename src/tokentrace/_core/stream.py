@@ -126,8 +126,15 @@ class SyncStreamWrapper(_StreamTelemetry):
         return self
 
     def __next__(self) -> Any:
-        if self._self_reattach:
-            return self._self_next_in_context()
+        if not self._self_reattach:
+            return self._self_pull()
+        token = otel_context.attach(self._self_invocation.context)  # type: ignore[arg-type]
+        try:
+            return self._self_pull()
+        finally:
+            otel_context.detach(token)
+
+    def _self_pull(self) -> Any:
         iterator = self._self_iterator
         if iterator is None:
             iterator = self._self_iterator = iter(self.__wrapped__)
@@ -140,26 +147,6 @@ class SyncStreamWrapper(_StreamTelemetry):
             except BaseException as exc:
                 self._self_finalize(exc)
                 raise
-            if self._self_done or self._self_observe(chunk):
-                return chunk
-
-    def _self_next_in_context(self) -> Any:
-        while True:
-            iterator = self._self_iterator
-            if iterator is None:
-                iterator = self._self_iterator = iter(self.__wrapped__)
-            token = otel_context.attach(self._self_invocation.context) if self._self_reattach else None  # type: ignore[arg-type]
-            try:
-                chunk = next(iterator)
-            except StopIteration:
-                self._self_finalize(None)
-                raise
-            except BaseException as exc:
-                self._self_finalize(exc)
-                raise
-            finally:
-                if token is not None:
-                    otel_context.detach(token)
             if self._self_done or self._self_observe(chunk):
                 return chunk
 
@@ -200,8 +187,15 @@ class AsyncStreamWrapper(_StreamTelemetry):
         return self
 
     async def __anext__(self) -> Any:
-        if self._self_reattach:
-            return await self._self_anext_in_context()
+        if not self._self_reattach:
+            return await self._self_pull()
+        token = otel_context.attach(self._self_invocation.context)  # type: ignore[arg-type]
+        try:
+            return await self._self_pull()
+        finally:
+            otel_context.detach(token)
+
+    async def _self_pull(self) -> Any:
         iterator = self._self_iterator
         if iterator is None:
             iterator = self._self_iterator = self.__wrapped__.__aiter__()
@@ -214,26 +208,6 @@ class AsyncStreamWrapper(_StreamTelemetry):
             except BaseException as exc:
                 self._self_finalize(exc)
                 raise
-            if self._self_done or self._self_observe(chunk):
-                return chunk
-
-    async def _self_anext_in_context(self) -> Any:
-        while True:
-            iterator = self._self_iterator
-            if iterator is None:
-                iterator = self._self_iterator = self.__wrapped__.__aiter__()
-            token = otel_context.attach(self._self_invocation.context) if self._self_reattach else None  # type: ignore[arg-type]
-            try:
-                chunk = await iterator.__anext__()
-            except StopAsyncIteration:
-                self._self_finalize(None)
-                raise
-            except BaseException as exc:
-                self._self_finalize(exc)
-                raise
-            finally:
-                if token is not None:
-                    otel_context.detach(token)
             if self._self_done or self._self_observe(chunk):
                 return chunk
 

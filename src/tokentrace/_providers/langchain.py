@@ -40,6 +40,7 @@ from tokentrace._core.request import as_str, sampling_attributes
 from tokentrace._core.server import server_of
 from tokentrace._core.usage import TokenUsage, as_count, attr, count_at, modality_counts, sum_known, total_of
 from tokentrace._core.wrapper import EndpointBase
+from tokentrace._providers.bedrock import extract_converse_usage
 from tokentrace._providers.openai import extract_chat_usage, provider_for_host
 
 _MODULE = "langchain_core.language_models.chat_models"
@@ -231,18 +232,6 @@ def extract_bedrock_usage(usage: Any) -> TokenUsage | None:
     return TokenUsage(
         input=total_of(chat.input, cache_read, cache_write),
         output=chat.output,
-        cache_read=cache_read,
-        cache_write=cache_write,
-    )
-
-
-def extract_converse_usage(usage: Any) -> TokenUsage | None:
-    """Bedrock Converse ``usage``: ``inputTokens`` excludes the cache reads and writes, so they are added."""
-    cache_read = count_at(usage, "cacheReadInputTokens")
-    cache_write = count_at(usage, "cacheWriteInputTokens")
-    return TokenUsage(
-        input=total_of(count_at(usage, "inputTokens"), cache_read, cache_write),
-        output=count_at(usage, "outputTokens"),
         cache_read=cache_read,
         cache_write=cache_write,
     )
