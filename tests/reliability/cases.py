@@ -21,6 +21,7 @@ from typing import Any
 import anthropic
 import fireworks
 import groq
+import httpx2
 import openai
 import together
 from anthropic.types import Message as AnthropicMessage
@@ -30,6 +31,8 @@ from groq.types import CompletionUsage as GroqUsage
 from groq.types.chat import ChatCompletion as GroqCompletion
 from groq.types.chat import ChatCompletionChunk as GroqChunk
 from hypothesis import strategies as st
+from mistralai.client import Mistral
+from mistralai.client.errors import SDKError
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseStreamEvent, ResponseUsage
@@ -42,12 +45,14 @@ from tokentrace._core.stream import StreamAccumulator
 from tokentrace._core.usage import TokenUsage
 from tokentrace._providers import anthropic as anthropic_adapter
 from tokentrace._providers import groq as groq_adapter
+from tokentrace._providers import mistral as mistral_adapter
 from tokentrace._providers import openai as openai_adapter
 from tokentrace._providers import together as together_adapter
 from tokentrace._providers._openai_compatible import ChatStreamAccumulator, extract_chat_usage
 from tokentrace.testing import anthropic as anthropic_fake
 from tokentrace.testing import fireworks as fireworks_fake
 from tokentrace.testing import groq as groq_fake
+from tokentrace.testing import mistral as mistral_fake
 from tokentrace.testing import openai as openai_fake
 from tokentrace.testing import together as together_fake
 from tokentrace.testing._server import FakeRequest, Handler, Reply
@@ -507,6 +512,9 @@ class ProviderCase:
     model_of: Callable[[FakeRequest], str] = lambda request: str(request.json.get("model"))
     # The token points a stream broken after its first events keeps (usage some streams send first).
     tokens_early: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    # Whether random usage JSON can go through this SDK end to end and be judged against the
+    # ``usage`` oracle (SDKs that validate responses coerce values the oracle cannot predict).
+    fuzz_usage_end_to_end: bool = True
     # The ``error.type`` an SDK exception is reported as (the adapter may know a better code).
     error_type: Callable[[BaseException], str] = lambda exc: type(exc).__qualname__
 
@@ -746,7 +754,49 @@ ANTHROPIC = ProviderCase(
     tokens_early={"input": (1233, 1)},
 )
 
-PROVIDERS: list[ProviderCase] = [OPENAI_CHAT, OPENAI_RESPONSES, GROQ, TOGETHER, FIREWORKS, ANTHROPIC]
+
+def _mistral_client(url: str, timeout: float | None) -> Mistral:
+    return Mistral(api_key="test", server_url=url, timeout_ms=int((timeout or 30.0) * 1000))
+
+
+def _mistral_create(client: Any, model: str, stream: bool) -> Any:
+    if stream:
+        return client.chat.stream(model=model, messages=MESSAGES)
+    return client.chat.complete(model=model, messages=MESSAGES)
+
+
+async def _mistral_acreate(client: Any, model: str, stream: bool) -> Any:
+    if stream:
+        return await client.chat.stream_async(model=model, messages=MESSAGES)
+    return await client.chat.complete_async(model=model, messages=MESSAGES)
+
+
+MISTRAL = ProviderCase(
+    id="mistralai",
+    provider="mistralai",
+    route="mistralai.chat",
+    pattern=r"/mistral/v1/chat/completions",
+    handler=mistral_fake.chat_completions,
+    client=_mistral_client,
+    async_client=_mistral_client,
+    base="mistralai",
+    create=_mistral_create,
+    acreate=_mistral_acreate,
+    wire_usage=_chat_usage,
+    default_tokens=(10, 9),
+    usage=OPENAI_CHAT_USAGE,
+    # One exception type for every HTTP status; transport failures are httpx's own.
+    status_errors={status: SDKError for status in (400, 401, 429, 500, 503)},
+    timeout_error=httpx2.ReadTimeout,
+    connection_error=httpx2.TransportError,
+    cut_after_usage=7,
+    # Mistral's SDK validates responses with pydantic (lax): the oracle cannot predict its coercions.
+    fuzz_usage_end_to_end=False,
+    # The adapter reports an SDKError by its HTTP status.
+    error_type=lambda exc: mistral_adapter.sdk_error_type(exc) or type(exc).__qualname__,
+)
+
+PROVIDERS: list[ProviderCase] = [OPENAI_CHAT, OPENAI_RESPONSES, GROQ, TOGETHER, FIREWORKS, ANTHROPIC, MISTRAL]
 
 
 def invocation() -> Invocation:
@@ -809,8 +859,12 @@ class Clients:
             return ("raised", type(exc), str(exc))
 
     def close(self) -> None:
-        self.sync.close()
-        self.loop.run_until_complete(self.async_.close())
+        if hasattr(self.sync, "close"):
+            self.sync.close()
+            self.loop.run_until_complete(self.async_.close())
+        else:  # clients that close only as context managers (mistralai)
+            self.sync.__exit__(None, None, None)
+            self.loop.run_until_complete(self.async_.__aexit__(None, None, None))
         self.loop.close()
 
     def __enter__(self) -> Clients:

@@ -190,7 +190,7 @@ def test_stream_accumulator_on_malformed_chunks(case: Any, hide: bool) -> None:
 # --- end to end: malformed usage JSON from the fake provider into the real SDK ----------------------
 
 
-@pytest.mark.parametrize("case", PROVIDERS)
+@pytest.mark.parametrize("case", [case for case in PROVIDERS if case.fuzz_usage_end_to_end])
 def test_malformed_usage_end_to_end(
     case: ProviderCase,
     fake: FakeProvider,
