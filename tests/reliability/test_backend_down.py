@@ -156,6 +156,7 @@ def test_latency_unchanged_while_backend_refuses_or_hangs(backend: Backend, clie
     assert hanging <= bound, (hanging, healthy, healthy_again)
 
 
+@pytest.mark.parametrize("backend", ["grpc"], indirect=True)  # the heavier exporter; one is enough
 def test_memory_bounded_while_backend_hangs(
     backend: Backend, clients: Clients, fake_provider: FakeProvider
 ) -> None:

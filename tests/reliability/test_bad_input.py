@@ -323,7 +323,7 @@ def test_every_discovered_extractor_on_arbitrary_payloads(extract: Any) -> None:
         and parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     )
 
-    @FAST
+    @settings(max_examples=80, deadline=None)
     @given(payloads=st.lists(_any_payloads(), min_size=arity, max_size=arity))
     def run(payloads: list[Any]) -> None:
         _check_any_result(extract(*payloads))
