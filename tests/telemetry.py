@@ -8,6 +8,7 @@ from typing import Any
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 
 def assert_attributes(span: Any, expected: Mapping[str, Any]) -> None:
@@ -17,6 +18,16 @@ def assert_attributes(span: Any, expected: Mapping[str, Any]) -> None:
         actual = span.attributes[key]
         assert actual == value, (key, actual, value)
         assert type(actual) is type(value), (key, type(actual), type(value))
+
+
+def assert_failed_call(telemetry: Telemetry, error_type: str) -> None:
+    """One span, status ERROR with ``error_type``, the duration point with it too, and no token points."""
+    span = telemetry.only_span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == error_type
+    (point,) = telemetry.points("gen_ai.client.operation.duration")
+    assert point.attributes["error.type"] == error_type
+    assert telemetry.token_usage() == {}
 
 
 class Telemetry:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests.telemetry import Telemetry, assert_attributes
+from tests.telemetry import Telemetry, assert_attributes, assert_failed_call
 from tokentrace._core.usage import TokenUsage
 from tokentrace._providers._openai_compatible import extract_finish_reasons
 from tokentrace._providers.fireworks import ChatCompletions, extract_usage
@@ -183,12 +183,7 @@ async def test_http_errors_propagate_unchanged(
     with pytest.raises(exception) as traced:
         await chat(fake, is_async=is_async, stream=True)
     assert (type(traced.value), str(traced.value)) == (type(plain.value), str(plain.value))
-    span = telemetry.only_span()
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes["error.type"] == exception.__name__
-    (point,) = telemetry.points("gen_ai.client.operation.duration")
-    assert point.attributes["error.type"] == exception.__name__
-    assert telemetry.token_usage() == {}
+    assert_failed_call(telemetry, exception.__name__)
 
 
 # --- pure normalizers, including the LangChain "Response metadata" seed ------------------------------

@@ -10,7 +10,7 @@ import openai
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests.telemetry import Telemetry, assert_attributes
+from tests.telemetry import Telemetry, assert_attributes, assert_failed_call
 from tokentrace._core.usage import TokenUsage
 from tokentrace._providers.openai import (
     extract_chat_usage,
@@ -360,12 +360,7 @@ def test_stream_broken_midway_reraises_and_ends_span(
         for chunk in stream:
             received.append(chunk)
     assert len(received) == 3
-    span = telemetry.only_span()
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes["error.type"] == type(raised.value).__qualname__
-    (point,) = telemetry.points("gen_ai.client.operation.duration")
-    assert point.attributes["error.type"] == type(raised.value).__qualname__
-    assert telemetry.token_usage() == {}
+    assert_failed_call(telemetry, type(raised.value).__qualname__)
 
 
 def test_stream_keeps_usage_received_before_a_failure(
@@ -402,12 +397,7 @@ def test_http_errors_propagate_unchanged(
         client(fake).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert type(instrumented.value) is type(plain.value)
     assert str(instrumented.value) == str(plain.value)
-    span = telemetry.only_span()
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes["error.type"] == exception.__name__
-    (point,) = telemetry.points("gen_ai.client.operation.duration")
-    assert point.attributes["error.type"] == exception.__name__
-    assert telemetry.token_usage() == {}
+    assert_failed_call(telemetry, exception.__name__)
 
 
 def test_timeout_propagates(fake: FakeProvider, instrument: Any, telemetry: Telemetry) -> None:
