@@ -40,6 +40,7 @@ from tokentrace._core.request import as_str, sampling_attributes
 from tokentrace._core.server import server_of
 from tokentrace._core.usage import TokenUsage, as_count, attr, count_at, modality_counts, sum_known, total_of
 from tokentrace._core.wrapper import EndpointBase
+from tokentrace._providers.anthropic import extract_usage as extract_anthropic_usage
 from tokentrace._providers.bedrock import extract_converse_usage
 from tokentrace._providers.openai import extract_chat_usage, provider_for_host
 
@@ -191,29 +192,6 @@ def _audio(details: Any) -> tuple[tuple[str, int], ...]:
     if not isinstance(details, Mapping) or "audio" not in details:
         return ()
     return modality_counts((("audio", details["audio"]),))
-
-
-def extract_anthropic_usage(usage: Any) -> TokenUsage | None:
-    """Anthropic's wire ``usage`` (ChatAnthropic's ``response_metadata["usage"]``).
-
-    Anthropic's ``input_tokens`` excludes the cache: input = input + cache reads + cache writes
-    (semconv ``anthropic.md``). Cache writes come from ``cache_creation_input_tokens``, else the sum
-    of its per-TTL ``cache_creation.ephemeral_*`` breakdown.
-    """
-    cache_read = count_at(usage, "cache_read_input_tokens")
-    cache_write = count_at(usage, "cache_creation_input_tokens")
-    if cache_write is None:
-        breakdown = attr(usage, "cache_creation")
-        cache_write = sum_known(
-            count_at(breakdown, "ephemeral_5m_input_tokens"), count_at(breakdown, "ephemeral_1h_input_tokens")
-        )
-    return TokenUsage(
-        input=total_of(count_at(usage, "input_tokens"), cache_read, cache_write),
-        output=count_at(usage, "output_tokens"),
-        cache_read=cache_read,
-        cache_write=cache_write,
-        reasoning=count_at(usage, "output_tokens_details", "thinking_tokens"),
-    )
 
 
 def extract_bedrock_usage(usage: Any) -> TokenUsage | None:
