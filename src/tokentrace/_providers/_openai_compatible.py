@@ -111,6 +111,25 @@ def _modalities(details: Any) -> tuple[tuple[str, int], ...]:
     return modality_counts(pairs) if pairs else ()
 
 
+def extract_embeddings_usage(usage: Any) -> TokenUsage | None:
+    """Embeddings report input tokens only; there is no output count to record."""
+    if usage is None:
+        return None
+    return TokenUsage(input=reported_count(usage, "prompt_tokens"))
+
+
+def apply_embeddings_response(invocation: Invocation, body: Any) -> None:
+    """Id, model, usage and vector length of an OpenAI-shaped embeddings response (OpenAI, Mistral)."""
+    invocation.response_id = as_str(attr(body, "id"))
+    invocation.response_model = as_str(attr(body, "model"))
+    invocation.set_usage(extract_embeddings_usage(attr(body, "usage")))
+    data = attr(body, "data")
+    if isinstance(data, list) and data:
+        vector = attr(data[0], "embedding")
+        if isinstance(vector, list):
+            invocation.set_attribute(semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
+
+
 def extract_finish_reasons(choices: Any) -> list[str] | None:
     """One finish reason per choice, in choice order; a choice without one reports ``error``."""
     if not isinstance(choices, list) or not choices:

@@ -22,28 +22,23 @@ from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.patching import WrapTarget
 from tokentrace._core.request import as_int, as_str
 from tokentrace._core.server import server_of
-from tokentrace._core.usage import TokenUsage, attr
 from tokentrace._core.wrapper import EndpointBase
 from tokentrace._providers._openai_compatible import (
     ChatCompletionsEndpoint,
     ChatStreamAccumulator,
+    apply_embeddings_response,
     chat_request_attributes,
     extract_chat_usage,
-    reported_count,
+    extract_embeddings_usage,
 )
+
+__all__ = ["extract_embeddings_usage", "extract_usage", "targets"]
 
 # ``UsageInfo``: prompt_tokens already includes the cached tokens, which Mistral reports outside
 # the SDK's declared fields (``usage.additional_properties["prompt_tokens_details"]["cached_tokens"]``,
 # readable as an attribute). The SDK fills a missing count with 0; only counts Mistral actually sent
 # are recorded (``reported_count``).
 extract_usage = extract_chat_usage
-
-
-def extract_embeddings_usage(usage: Any) -> TokenUsage | None:
-    """Embeddings report input tokens only; there is no output count to record."""
-    if usage is None:
-        return None
-    return TokenUsage(input=reported_count(usage, "prompt_tokens"))
 
 
 def server_of_sdk(instance: Any, kwargs: dict[str, Any]) -> tuple[str | None, int | None]:
@@ -150,14 +145,7 @@ class Embeddings(_MistralEndpoint):
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
         """Read an ``EmbeddingResponse``."""
-        invocation.response_id = as_str(attr(result, "id"))
-        invocation.response_model = as_str(attr(result, "model"))
-        invocation.set_usage(extract_embeddings_usage(attr(result, "usage")))
-        data = attr(result, "data")
-        if isinstance(data, list) and data:
-            vector = attr(data[0], "embedding")
-            if isinstance(vector, list):
-                invocation.set_attribute(semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
+        apply_embeddings_response(invocation, result)
 
 
 def targets(settings: Settings) -> Sequence[WrapTarget]:

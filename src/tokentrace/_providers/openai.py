@@ -25,7 +25,13 @@ from tokentrace._core.request import as_int, as_str, is_given, sampling_attribut
 from tokentrace._core.server import server_of
 from tokentrace._core.stream import StreamAccumulator
 from tokentrace._core.usage import TokenUsage, attr, count_at
-from tokentrace._providers._openai_compatible import ChatCompletionsEndpoint, extract_chat_usage, output_type
+from tokentrace._providers._openai_compatible import (
+    ChatCompletionsEndpoint,
+    apply_embeddings_response,
+    extract_chat_usage,
+    extract_embeddings_usage,
+    output_type,
+)
 from tokentrace._providers._openai_compatible import ChatStreamAccumulator as CompatibleChatStream
 from tokentrace._providers._stainless import response_body
 
@@ -116,13 +122,6 @@ def extract_responses_usage(usage: Any) -> TokenUsage | None:
         cache_write=count_at(input_details, "cache_write_tokens"),
         reasoning=count_at(usage, "output_tokens_details", "reasoning_tokens"),
     )
-
-
-def extract_embeddings_usage(usage: Any) -> TokenUsage | None:
-    """Embeddings report input tokens only; there is no output count to record."""
-    if usage is None:
-        return None
-    return TokenUsage(input=count_at(usage, "prompt_tokens"))
 
 
 def responses_finish_reason(response: Any) -> str | None:
@@ -493,14 +492,7 @@ class Embeddings(_OpenAIEndpoint):
 
     def on_response(self, invocation: Invocation, result: Any) -> None:
         """Read a ``CreateEmbeddingResponse`` (or a raw response's JSON body)."""
-        body = response_body(result)
-        invocation.response_model = as_str(attr(body, "model"))
-        invocation.set_usage(extract_embeddings_usage(attr(body, "usage")))
-        data = attr(body, "data")
-        if isinstance(data, list) and data:
-            vector = attr(data[0], "embedding")
-            if isinstance(vector, list):
-                invocation.set_attribute(semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
+        apply_embeddings_response(invocation, response_body(result))
 
 
 def targets(settings: Settings) -> Sequence[WrapTarget]:
