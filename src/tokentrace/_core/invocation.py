@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opentelemetry.util.types import AttributeValue
 
@@ -139,13 +139,3 @@ class Invocation:
     def effective_usage(self) -> TokenUsage | None:
         """The usage to report: what nested SDK calls reported, else what this layer read."""
         return self.nested_usage if self.nested_usage is not None else self.usage
-
-    def describe(self) -> dict[str, Any]:
-        """A plain summary, for debugging and the demo."""
-        return {
-            "operation": self.facts.operation,
-            "provider": self.provider,
-            "model": self.facts.model,
-            "usage": self.effective_usage,
-            "response_id": self.response_id,
-        }
