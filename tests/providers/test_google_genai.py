@@ -693,7 +693,8 @@ def test_compute_tokens_seed_example(
             "tokentrace.compute_tokens.user": 11,
         },
     )
-    recorded = repr(dict(span.attributes))
+    # The server port is random and may contain a token id's digits; nothing else may.
+    recorded = repr({key: value for key, value in span.attributes.items() if key != "server.port"})
     for token_id in COMPUTE_TOKEN_IDS:
         assert str(token_id) not in recorded
     assert "longest" not in recorded
