@@ -4,7 +4,6 @@ from typing import Any
 
 import pytest
 
-from tokentrace._core.emitter import split_by_modality
 from tokentrace._core.usage import (
     TokenUsage,
     as_count,
@@ -84,20 +83,3 @@ def test_usage_addition_and_overlay() -> None:
         input=10, output=7, input_modalities=(("text", 10),)
     )
     assert TokenUsage().is_empty and not TokenUsage(output=0).is_empty
-
-
-@pytest.mark.parametrize(
-    ("total", "counts", "expected"),
-    [
-        (None, (), []),
-        (100, (), [("unknown", 100)]),
-        (0, (), [("unknown", 0)]),
-        (300, (("text", 100), ("image", 200)), [("text", 100), ("image", 200)]),
-        (300, (("text", 100),), [("text", 100), ("unknown", 200)]),
-        (100, (("text", 150),), [("unknown", 100)]),  # a breakdown larger than the total is not trusted
-        (50, (("video", 50),), [("unknown", 50)]),  # no convention for video: counted, as unknown
-        (10, (("text", 0), ("audio", 10)), [("audio", 10)]),
-    ],
-)
-def test_split_by_modality(total: int | None, counts: Any, expected: list[tuple[str, int]]) -> None:
-    assert split_by_modality(total, counts) == expected

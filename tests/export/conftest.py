@@ -74,9 +74,10 @@ def otlp_exporters(
     """The SDK's own OTLP exporters for ``endpoint`` (``http://host:port``)."""
     preferred = None
     if temporality is not None:
-        from opentelemetry.sdk.metrics import Counter, Histogram
+        from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter
 
-        preferred = {Counter: temporality, Histogram: temporality}
+        # What OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta selects for these kinds.
+        preferred = {Counter: temporality, ObservableCounter: temporality, Histogram: temporality}
     if protocol == "grpc":
         from grpc import Compression as GrpcCompression
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (

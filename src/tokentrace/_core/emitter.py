@@ -7,13 +7,14 @@ from time import perf_counter
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import Counter, MeterProvider, get_meter
+from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from tokentrace._core import semconv
 from tokentrace._core.config import Settings
-from tokentrace._core.instruments import Instruments, create_instruments
+from tokentrace._core.counters import TokenTotals, token_totals
+from tokentrace._core.instruments import Instruments, MetricSeries, create_instruments, metric_attributes
 from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.usage import ModalityCounts, TokenUsage
 from tokentrace.version import __version__
@@ -26,8 +27,8 @@ INVOCATION_KEY = otel_context.create_key("tokentrace.invocation")
 
 
 # Exemplars link the token and duration histograms to the call's trace. Sampling one for every
-# counter add and every chunk interval would repeat that link at ~1.5 µs a point (measured), so
-# those points are recorded in a context without a span, where the trace-based filter samples none.
+# chunk interval would repeat that link at ~1.5 µs a point (measured), so those points are
+# recorded in a context without a span, where the trace-based filter samples none.
 _NO_EXEMPLAR = Context()
 
 
@@ -54,13 +55,14 @@ class Emitter:
         self.settings = settings or Settings.from_env()
         self._tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
         meter = get_meter(_SCOPE, __version__, meter_provider)
-        self._instruments: Instruments = create_instruments(meter, with_counters=self.settings.token_counters)
+        self._instruments: Instruments = create_instruments(meter)
+        self._totals: TokenTotals | None = token_totals(meter) if self.settings.token_counters else None
 
     def start(self, facts: RequestFacts, parent: Invocation | None = None) -> Invocation:
         """Begin an invocation; nested under ``parent`` it gets no span of its own."""
         if parent is not None:
             return Invocation(facts, None, None, perf_counter(), parent=parent)
-        attributes = _common_attributes(
+        attributes = metric_attributes(
             facts.operation, facts.provider, facts.model, None, facts.server_address, facts.server_port
         )
         if facts.stream:
@@ -136,7 +138,7 @@ class Emitter:
 
     def _record_metrics(self, invocation: Invocation, usage: TokenUsage | None, ended_at: float) -> None:
         facts = invocation.facts
-        attributes = _common_attributes(
+        series: MetricSeries = (
             facts.operation,
             invocation.provider,
             facts.model,
@@ -144,6 +146,7 @@ class Emitter:
             invocation.server_address,
             invocation.server_port,
         )
+        attributes = metric_attributes(*series)
         ctx = invocation.context
         instruments = self._instruments
         if invocation.error_type is not None:
@@ -172,37 +175,8 @@ class Emitter:
             token_usage.record(usage.input, {**attributes, semconv.GEN_AI_TOKEN_TYPE: "input"}, context=ctx)
         if usage.output is not None:
             token_usage.record(usage.output, {**attributes, semconv.GEN_AI_TOKEN_TYPE: "output"}, context=ctx)
-        counters = instruments.counters
-        if counters is not None:
-            _count(counters.input, usage.input, usage.input_modalities, attributes)
-            _count(counters.output, usage.output, usage.output_modalities, attributes)
-            _count(counters.cache_read, usage.cache_read, usage.cache_read_modalities, attributes)
-            _count(counters.cache_write, usage.cache_write, (), attributes)
-            _count(counters.reasoning, usage.reasoning, (), attributes)
-
-
-def _common_attributes(
-    operation: str,
-    provider: str,
-    request_model: str | None,
-    response_model: str | None,
-    server_address: str | None,
-    server_port: int | None,
-) -> dict[str, AttributeValue]:
-    """What spans (at their start) and every metric point carry: the attributes sampling and grouping need."""
-    attributes: dict[str, AttributeValue] = {
-        semconv.GEN_AI_OPERATION_NAME: operation,
-        semconv.GEN_AI_PROVIDER_NAME: provider,
-    }
-    if request_model:
-        attributes[semconv.GEN_AI_REQUEST_MODEL] = request_model
-    if response_model:
-        attributes[semconv.GEN_AI_RESPONSE_MODEL] = response_model
-    if server_address:
-        attributes[semconv.SERVER_ADDRESS] = server_address
-        if server_port is not None:
-            attributes[semconv.SERVER_PORT] = server_port
-    return attributes
+        if self._totals is not None:
+            self._totals.add(series, usage)
 
 
 def _put(attributes: dict[str, AttributeValue], key: str, value: int | None) -> None:
@@ -214,26 +188,3 @@ def _put_modalities(attributes: dict[str, AttributeValue], counts: ModalityCount
     for modality, value in counts:
         if modality in semconv.MODALITIES:
             attributes[name_for(modality)] = value  # type: ignore[operator]
-
-
-def split_by_modality(total: int | None, counts: ModalityCounts) -> list[tuple[str, int]]:
-    """Split ``total`` into per-modality parts, the unexplained rest under ``unknown``.
-
-    A breakdown that does not fit inside the total is not trusted: all of it goes to ``unknown``.
-    """
-    if total is None:
-        return []
-    known = [(modality, value) for modality, value in counts if modality in semconv.MODALITIES and value]
-    rest = total - sum(value for _, value in known)
-    if rest < 0:
-        return [(semconv.MODALITY_UNKNOWN, total)]
-    if rest or not known:
-        known.append((semconv.MODALITY_UNKNOWN, rest))
-    return known
-
-
-def _count(
-    counter: Counter, total: int | None, counts: ModalityCounts, attributes: dict[str, AttributeValue]
-) -> None:
-    for modality, value in split_by_modality(total, counts):
-        counter.add(value, {**attributes, semconv.GEN_AI_TOKEN_MODALITY: modality}, context=_NO_EXEMPLAR)

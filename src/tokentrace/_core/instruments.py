@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.metrics import Histogram, Meter
+from opentelemetry.util.types import AttributeValue
 
 from tokentrace._core import semconv
-
-
-@dataclass(frozen=True, slots=True)
-class TokenCounters:
-    """The monotonic per-token-type counters (proposal genai#374), for rates and cache-hit ratios."""
-
-    input: Counter
-    output: Counter
-    cache_read: Counter
-    cache_write: Counter
-    reasoning: Counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,41 +18,11 @@ class Instruments:
     operation_duration: Histogram
     time_to_first_chunk: Histogram
     time_per_output_chunk: Histogram
-    counters: TokenCounters | None
 
 
-def create_instruments(meter: Meter, *, with_counters: bool) -> Instruments:
-    """Create the instruments on ``meter``; the counters only when they are switched on."""
+def create_instruments(meter: Meter) -> Instruments:
+    """Create the histograms on ``meter`` (the token counters live in ``counters``)."""
     durations = list(semconv.DURATION_BUCKETS)
-    counters = None
-    if with_counters:
-        counters = TokenCounters(
-            input=_token_counter(
-                meter,
-                semconv.GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS,
-                "Input tokens consumed, cached tokens included",
-            ),
-            output=_token_counter(
-                meter,
-                semconv.GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS,
-                "Output tokens produced, reasoning tokens included",
-            ),
-            cache_read=_token_counter(
-                meter,
-                semconv.GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS,
-                "Input tokens read from the provider's cache",
-            ),
-            cache_write=_token_counter(
-                meter,
-                semconv.GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS,
-                "Input tokens written to the provider's cache",
-            ),
-            reasoning=_token_counter(
-                meter,
-                semconv.GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS,
-                "Output tokens spent on reasoning",
-            ),
-        )
     return Instruments(
         token_usage=meter.create_histogram(
             semconv.GEN_AI_CLIENT_TOKEN_USAGE,
@@ -88,9 +48,33 @@ def create_instruments(meter: Meter, *, with_counters: bool) -> Instruments:
             description="Time between consecutive chunks of a streamed response",
             explicit_bucket_boundaries_advisory=durations,
         ),
-        counters=counters,
     )
 
 
-def _token_counter(meter: Meter, name: str, description: str) -> Counter:
-    return meter.create_counter(name, unit=semconv.TOKEN_UNIT, description=description)
+# What identifies a metric series: operation, provider, request model, response model, server
+# address and port. A tuple, so that per-call code can key sums by it without building a dict.
+MetricSeries = tuple[str, str, str | None, str | None, str | None, int | None]
+
+
+def metric_attributes(
+    operation: str,
+    provider: str,
+    request_model: str | None,
+    response_model: str | None,
+    server_address: str | None,
+    server_port: int | None,
+) -> dict[str, AttributeValue]:
+    """What spans (at their start) and every metric point carry: the attributes sampling and grouping need."""
+    attributes: dict[str, AttributeValue] = {
+        semconv.GEN_AI_OPERATION_NAME: operation,
+        semconv.GEN_AI_PROVIDER_NAME: provider,
+    }
+    if request_model:
+        attributes[semconv.GEN_AI_REQUEST_MODEL] = request_model
+    if response_model:
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = response_model
+    if server_address:
+        attributes[semconv.SERVER_ADDRESS] = server_address
+        if server_port is not None:
+            attributes[semconv.SERVER_PORT] = server_port
+    return attributes
