@@ -57,31 +57,34 @@ def sampling_attributes(
     top_k_key: str = "top_k",
 ) -> dict[str, AttributeValue]:
     """The ``gen_ai.request.*`` sampling attributes from OpenAI-style parameters that were given."""
+    # Runs on every call: parameters that were not passed (most of them) cost one dict lookup.
     attributes: dict[str, AttributeValue] = {}
-    for key, name in (
-        ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
-        ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
-        ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-        ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ):
-        number = as_float(params.get(key))
-        if number is not None:
+    get = params.get
+    for key, name in _FLOAT_PARAMETERS:
+        value = get(key)
+        if value is not None and (number := as_float(value)) is not None:
             attributes[name] = number
     for key in max_tokens_keys:
-        max_tokens = as_int(params.get(key))
-        if max_tokens is not None:
+        value = get(key)
+        if value is not None and (max_tokens := as_int(value)) is not None:
             attributes[semconv.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
             break
-    top_k = as_int(params.get(top_k_key))
-    if top_k is not None:
-        attributes[semconv.GEN_AI_REQUEST_TOP_K] = top_k
-    seed = as_int(params.get("seed"))
-    if seed is not None:
-        attributes[semconv.GEN_AI_REQUEST_SEED] = seed
-    choices = as_int(params.get(choice_count_key))
-    if choices is not None and choices != 1:
+    for key, name in ((top_k_key, semconv.GEN_AI_REQUEST_TOP_K), ("seed", semconv.GEN_AI_REQUEST_SEED)):
+        value = get(key)
+        if value is not None and (number_int := as_int(value)) is not None:
+            attributes[name] = number_int
+    value = get(choice_count_key)
+    if value is not None and (choices := as_int(value)) is not None and choices != 1:
         attributes[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = choices
-    stop = as_str_list(params.get(stop_key))
-    if stop is not None:
+    value = get(stop_key)
+    if value is not None and (stop := as_str_list(value)) is not None:
         attributes[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = stop
     return attributes
+
+
+_FLOAT_PARAMETERS = (
+    ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+)

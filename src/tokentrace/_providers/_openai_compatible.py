@@ -17,7 +17,7 @@ from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.request import as_str, sampling_attributes
 from tokentrace._core.server import server_of
 from tokentrace._core.stream import StreamAccumulator
-from tokentrace._core.usage import TokenUsage, as_count, attr, modality_counts
+from tokentrace._core.usage import TokenUsage, as_count, attr
 from tokentrace._core.wrapper import EndpointBase
 from tokentrace._providers._stainless import is_stream, raw_event_stream, response_body, with_stream_proxy
 
@@ -59,6 +59,37 @@ def _defaulted_fields(kind: type) -> frozenset[str]:
     return names
 
 
+def reported_counts(obj: Any, names: tuple[str, ...]) -> list[int | None]:
+    """:func:`reported_count` for several names of one object, reading its per-type facts once.
+
+    The usage reader runs on every call, so for a pydantic model this reads the field values, the
+    set of fields the payload set, and the extras straight from the instance (what attribute access
+    would do, without a function call and a miss through ``__getattr__`` per name).
+    """
+    if obj is None:
+        return [None] * len(names)
+    values = getattr(obj, "__dict__", None)
+    fields_set = getattr(obj, "__pydantic_fields_set__", None)
+    if not isinstance(values, dict) or not isinstance(fields_set, (set, frozenset)):
+        return [reported_count(obj, name) for name in names]
+    defaulted = _defaulted_fields(type(obj))
+    extra = getattr(obj, "__pydantic_extra__", None)
+    counts: list[int | None] = []
+    for name in names:
+        if name in values:
+            value = None if name in defaulted and name not in fields_set else values[name]
+        else:
+            value = extra.get(name) if isinstance(extra, dict) else None
+        counts.append(as_count(value))
+    return counts
+
+
+# Per-modality fields of the details objects, in ``_DETAIL_NAMES`` after the leading count.
+_MODALITIES = ("text", "audio", "image")
+_PROMPT_DETAIL_NAMES = ("cached_tokens", "cache_write_tokens", "text_tokens", "audio_tokens", "image_tokens")
+_COMPLETION_DETAIL_NAMES = ("reasoning_tokens", "text_tokens", "audio_tokens", "image_tokens")
+
+
 def extract_chat_usage(usage: Any) -> TokenUsage | None:
     """Normalize a chat-completions ``usage`` object or mapping.
 
@@ -67,48 +98,35 @@ def extract_chat_usage(usage: Any) -> TokenUsage | None:
     (https://platform.openai.com/docs/api-reference/chat/object#chat/object-usage; Groq, Fireworks
     and Mistral document the same fields). Cached reads come from
     ``prompt_tokens_details.cached_tokens``, cache writes from ``prompt_tokens_details.cache_write_tokens``,
-    reasoning from ``completion_tokens_details.reasoning_tokens``. A count the provider left out stays
+    reasoning from ``completion_tokens_details.reasoning_tokens``, per-modality counts from the
+    details' ``text_tokens``/``audio_tokens``/``image_tokens``. A count the provider left out stays
     ``None``: Fireworks' ``completion_tokens`` is optional, and it is never derived from
     ``total_tokens``.
     """
     if usage is None:
         return None
-    prompt_details = attr(usage, "prompt_tokens_details")
-    completion_details = attr(usage, "completion_tokens_details")
+    prompt_tokens, completion_tokens = reported_counts(usage, ("prompt_tokens", "completion_tokens"))
+    cached, cache_write, *prompt_modalities = reported_counts(
+        attr(usage, "prompt_tokens_details"), _PROMPT_DETAIL_NAMES
+    )
+    reasoning, *completion_modalities = reported_counts(
+        attr(usage, "completion_tokens_details"), _COMPLETION_DETAIL_NAMES
+    )
     return TokenUsage(
-        input=reported_count(usage, "prompt_tokens"),
-        output=reported_count(usage, "completion_tokens"),
-        cache_read=reported_count(prompt_details, "cached_tokens"),
-        cache_write=reported_count(prompt_details, "cache_write_tokens"),
-        reasoning=reported_count(completion_details, "reasoning_tokens"),
-        input_modalities=_modalities(prompt_details),
-        output_modalities=_modalities(completion_details),
+        input=prompt_tokens,
+        output=completion_tokens,
+        cache_read=cached,
+        cache_write=cache_write,
+        reasoning=reasoning,
+        input_modalities=_modalities(prompt_modalities),
+        output_modalities=_modalities(completion_modalities),
     )
 
 
-_MODALITY_FIELDS = (("text", "text_tokens"), ("audio", "audio_tokens"), ("image", "image_tokens"))
-_DECLARED_MODALITY_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
-
-
-def _modalities(details: Any) -> tuple[tuple[str, int], ...]:
-    if details is None:
-        return ()
-    kind = type(details)
-    fields = _DECLARED_MODALITY_FIELDS.get(kind)
-    if fields is None:
-        # Reading a field a pydantic model does not declare goes through its __getattr__ and an
-        # AttributeError (microseconds per miss), so per call only the declared ones are read;
-        # undeclared ones can only arrive as extras.
-        declared = getattr(kind, "model_fields", None)
-        fields = (
-            _MODALITY_FIELDS if declared is None else tuple(f for f in _MODALITY_FIELDS if f[1] in declared)
-        )
-        _DECLARED_MODALITY_FIELDS[kind] = fields
-    pairs = [(modality, value) for modality, field in fields if (value := attr(details, field)) is not None]
-    extra = getattr(details, "__pydantic_extra__", None)
-    if extra:
-        pairs += [(modality, extra[field]) for modality, field in _MODALITY_FIELDS if field in extra]
-    return modality_counts(pairs) if pairs else ()
+def _modalities(counts: list[int | None]) -> tuple[tuple[str, int], ...]:
+    return tuple(
+        (modality, count) for modality, count in zip(_MODALITIES, counts, strict=True) if count is not None
+    )
 
 
 def extract_embeddings_usage(usage: Any) -> TokenUsage | None:

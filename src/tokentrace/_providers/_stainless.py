@@ -34,6 +34,9 @@ def response_body(result: Any) -> Any:
     ``with_raw_response`` returns the HTTP response unparsed; its JSON body, read already, is decoded
     here without touching the SDK's parse cache. A body not yet read (a raw stream) gives None.
     """
+    if not _has_parse(type(result)):
+        # A model, not a raw response (and a name it lacks would miss through pydantic's __getattr__).
+        return result
     http_response = attr(result, "http_response")
     if http_response is None:
         return result
