@@ -80,8 +80,32 @@ def _strip(frame: str) -> str:
     return re.sub(r"\((?:/[^()]*?/(?:site-packages|src)/)?(?:opentelemetry/)?", "(", frame)
 
 
-def analyse(raw: Path, depth: int) -> tuple[int, int, collections.Counter[str]]:
-    """Samples in the loop, samples owned by telemetry, and telemetry samples per frame group."""
+_OTEL_SDK = re.compile(r"/opentelemetry/sdk/")
+_OTEL_API = re.compile(r"/opentelemetry/")
+_OWN = re.compile(r"/(tokentrace|openinference|traceloop)/|/benchmarks/floor\.py|/instrumentation/openai")
+
+
+def _leaf_group(frames: list[str]) -> str:
+    """ "innermost instrumentation frame | where the leaf runs": our code, the OTel SDK or API, other."""
+    own = next((frame for frame in reversed(frames) if _OWN.search(frame)), None)
+    leaf = frames[-1]
+    if _OWN.search(leaf):
+        where = "instrumentation itself"
+    elif _OTEL_SDK.search(leaf):
+        where = "OpenTelemetry SDK"
+    elif _OTEL_API.search(leaf):
+        where = "OpenTelemetry API"
+    else:
+        where = "other (stdlib, wrapt, pydantic)"
+    return f"{_strip(own) if own else '-'} | {where}"
+
+
+def analyse(raw: Path, depth: int, by_leaf: bool = False) -> tuple[int, int, collections.Counter[str]]:
+    """Samples in the loop, samples owned by telemetry, and telemetry samples per frame group.
+
+    With ``by_leaf``, samples are grouped by the innermost instrumentation frame and where the leaf
+    runs, which separates an instrumentation's own work from what it asks the OpenTelemetry SDK to do.
+    """
     total = telemetry = 0
     groups: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
@@ -103,7 +127,10 @@ def analyse(raw: Path, depth: int) -> tuple[int, int, collections.Counter[str]]:
         if owner != "telemetry" or segment_start is None:
             continue
         telemetry += count
-        groups[" > ".join(_strip(f) for f in below[segment_start : segment_start + depth])] += count
+        if by_leaf:
+            groups[_leaf_group(below[segment_start:])] += count
+        else:
+            groups[" > ".join(_strip(f) for f in below[segment_start : segment_start + depth])] += count
     return total, telemetry, groups
 
 
@@ -120,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=2, help="telemetry frames per group")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--rate", type=int, default=400, help="samples per second")
+    parser.add_argument(
+        "--by-leaf", action="store_true", help="group by innermost instrumentation frame and leaf owner"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -149,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         record += ["--output", str(raw), "--"]
         subprocess.run(record + child, cwd=REPO, env=env, check=True, capture_output=True)
         summary = json.loads(out.read_text())
-        total, telemetry, groups = analyse(raw, args.depth)
+        total, telemetry, groups = analyse(raw, args.depth, args.by_leaf)
     per_op_us = summary["cpu"] / summary["ops"] * 1e6
     sdk = total - telemetry
     unit = "call" if args.mode == "call" else "stream"
