@@ -87,8 +87,10 @@ def test_exhaustion_finalizes_once_and_passes_chunks_through() -> None:
     assert len(emitter.finished) == 1 and emitter.finished[0][1] is None
     assert accumulator.finished == 1
     invocation = emitter.finished[0][0]
-    assert invocation.first_chunk_at is not None and invocation.chunk_times is not None
-    assert len(invocation.chunk_times) == 2
+    # One arrival time per chunk, in order; the first is the time to first chunk.
+    times = invocation.chunk_times
+    assert times is not None and len(times) == 3 and times == sorted(times)
+    assert invocation.first_chunk_at == times[0]
 
 
 def test_hidden_chunks_are_skipped() -> None:

@@ -425,7 +425,8 @@ def _responses_events() -> st.SearchStrategy[dict[str, Any]]:
 def _openai_chat_accumulator(settings: Settings) -> Callable[[bool], StreamAccumulator]:
     def new(hide: bool) -> StreamAccumulator:
         endpoint = openai_adapter.ChatCompletions("openai.chat", settings)
-        return openai_adapter.ChatStreamAccumulator(endpoint, hide_usage_chunk=hide)
+        kind = openai_adapter.CapturingChatStream if settings.capture_content else ChatStreamAccumulator
+        return kind(endpoint, hide_usage_chunk=hide)
 
     return new
 
@@ -442,7 +443,7 @@ STREAMS: list[StreamCase] = [
         hideable=_usage_only,
     ),
     StreamCase(
-        id="openai.ChatStreamAccumulator[capture_content]",
+        id="openai.CapturingChatStream",
         accumulator=_openai_chat_accumulator(CAPTURE_SETTINGS),
         chunk_json=_chat_chunks(CHAT_USAGE_SCHEMA, ("usage",)),
         to_sdk=sdk_object(ChatCompletionChunk, "openai"),

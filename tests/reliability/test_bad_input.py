@@ -76,7 +76,7 @@ def test_responses_event_with_unhashable_type(kind: Any) -> None:
 )
 def test_captured_stream_text_with_odd_choices(choices: Any) -> None:
     """Content capture read choices that are not a list, and indexes that are not ints (TypeError)."""
-    case = next(case for case in STREAMS if case.id == "openai.ChatStreamAccumulator[capture_content]")
+    case = next(case for case in STREAMS if case.id == "openai.CapturingChatStream")
     accumulator = case.accumulator(False)
     accumulator.on_chunk(case.to_sdk({"choices": [{"index": 0, "finish_reason": "stop"}]}))
     accumulator.on_chunk(case.to_sdk({"choices": choices}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from time import perf_counter
 
 from opentelemetry import context as otel_context
@@ -157,17 +158,14 @@ class Emitter:
             )
         else:
             instruments.operation_duration.record(ended_at - invocation.started_at, attributes, context=ctx)
-        if invocation.first_chunk_at is not None:
-            instruments.time_to_first_chunk.record(
-                invocation.first_chunk_at - invocation.started_at, attributes, context=ctx
-            )
-            chunk_times = invocation.chunk_times
-            if chunk_times:
-                per_chunk = instruments.time_per_output_chunk
-                previous = invocation.first_chunk_at
-                for at in chunk_times:
-                    per_chunk.record(at - previous, attributes, context=_NO_EXEMPLAR)
-                    previous = at
+        chunk_times = invocation.chunk_times
+        if chunk_times:
+            previous = chunk_times[0]
+            instruments.time_to_first_chunk.record(previous - invocation.started_at, attributes, context=ctx)
+            per_chunk = instruments.time_per_output_chunk
+            for at in islice(chunk_times, 1, None):
+                per_chunk.record(at - previous, attributes, context=_NO_EXEMPLAR)
+                previous = at
         if usage is None or not facts.records_usage_metrics:
             return
         token_usage = instruments.token_usage

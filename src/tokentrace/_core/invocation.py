@@ -59,7 +59,6 @@ class Invocation:
         "response_model",
         "finish_reasons",
         "attributes",
-        "first_chunk_at",
         "chunk_times",
         "error_type",
         "ended",
@@ -89,7 +88,7 @@ class Invocation:
         self.response_model: str | None = None
         self.finish_reasons: list[str] | None = None
         self.attributes: dict[str, AttributeValue] = {}
-        self.first_chunk_at: float | None = None
+        # Arrival time of each chunk of a streamed response (``perf_counter``), first to last.
         self.chunk_times: list[float] | None = None
         self.error_type: str | None = None
         self.ended = False
@@ -134,6 +133,11 @@ class Invocation:
         if nested.server_address is not None:
             self.server_address = nested.server_address
             self.server_port = nested.server_port
+
+    @property
+    def first_chunk_at(self) -> float | None:
+        """When the first chunk of a streamed response arrived."""
+        return self.chunk_times[0] if self.chunk_times else None
 
     @property
     def effective_usage(self) -> TokenUsage | None:

@@ -55,11 +55,15 @@ class _StreamTelemetry(wrapt.ObjectProxy):  # type: ignore[type-arg]
         self._self_emitter = emitter
         self._self_error_type = error_type
         self._self_done = False
+        # Arrival time of every chunk the caller sees, appended per chunk and read when the stream ends.
+        invocation.chunk_times = []
+        self._self_mark = invocation.chunk_times.append
         # Frameworks whose own code runs while the stream is read (LangChain) need the invocation's
         # context current during each read, so nested SDK calls find it.
         self._self_reattach = reattach_context and invocation.context is not None
 
     def _self_observe(self, chunk: Any) -> bool:
+        """Time and read one chunk; False when the accumulator hides it from the caller."""
         arrived_at = perf_counter()
         try:
             visible = self._self_accumulator.on_chunk(chunk)
@@ -70,13 +74,7 @@ class _StreamTelemetry(wrapt.ObjectProxy):  # type: ignore[type-arg]
             visible = True
         if visible is False:
             return False
-        invocation = self._self_invocation
-        if invocation.first_chunk_at is None:
-            invocation.first_chunk_at = arrived_at
-        elif invocation.chunk_times is None:
-            invocation.chunk_times = [arrived_at]
-        else:
-            invocation.chunk_times.append(arrived_at)
+        self._self_mark(arrived_at)
         return True
 
     def _self_finalize(self, error: BaseException | None) -> None:
@@ -126,13 +124,13 @@ class SyncStreamWrapper(_StreamTelemetry):
         return self
 
     def __next__(self) -> Any:
-        if not self._self_reattach:
-            return self._self_pull()
-        token = otel_context.attach(self._self_invocation.context)  # type: ignore[arg-type]
-        try:
-            return self._self_pull()
-        finally:
-            otel_context.detach(token)
+        if self._self_reattach:
+            token = otel_context.attach(self._self_invocation.context)  # type: ignore[arg-type]
+            try:
+                return self._self_pull()
+            finally:
+                otel_context.detach(token)
+        return self._self_pull()
 
     def _self_pull(self) -> Any:
         iterator = self._self_iterator

@@ -345,44 +345,43 @@ class ChatCompletions(_OpenAIEndpoint):
                 ),
             )
 
-    def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> ChatStreamAccumulator:
+    def new_accumulator(self, invocation: Invocation, sent_kwargs: dict[str, Any]) -> CompatibleChatStream:
         """Hide the usage-only chunk only when tokentrace is the one that asked for it."""
         injected = isinstance(sent_kwargs.get("stream_options"), _InjectedStreamOptions)
-        return ChatStreamAccumulator(self, hide_usage_chunk=injected)
+        if self.settings.capture_content:
+            return CapturingChatStream(self, hide_usage_chunk=injected)
+        # Without capture, the shared merge is used as is: no extra call per chunk.
+        return CompatibleChatStream(self, hide_usage_chunk=injected)
 
 
 class _InjectedStreamOptions(dict[str, Any]):
     """``{"include_usage": True}`` added by tokentrace; a plain dict to the SDK, recognisable to us."""
 
 
-class ChatStreamAccumulator(CompatibleChatStream):
-    """The shared chat stream merge, plus the streamed text when content capture is on."""
+class CapturingChatStream(CompatibleChatStream):
+    """The shared chat stream merge, plus the streamed text (content capture on)."""
 
     __slots__ = ("texts", "content_max_length")
 
     def __init__(self, endpoint: ChatCompletions, *, hide_usage_chunk: bool) -> None:
         super().__init__(endpoint, hide_usage_chunk=hide_usage_chunk)
         self.content_max_length = endpoint.settings.content_max_length
-        # Text per choice, kept only when content capture is on.
-        self.texts: dict[int, list[str]] | None = {} if endpoint.settings.capture_content else None
+        self.texts: dict[int, list[str]] = {}
 
     def on_chunk(self, chunk: Any) -> bool:
-        """The shared merge; then the text deltas, if content is captured."""
-        if self.texts is not None:
-            choices = getattr(chunk, "choices", None)
-            for position, choice in enumerate(choices if isinstance(choices, list) else ()):
-                delta = attr(choice, "delta")
-                text = attr(delta, "content") if delta is not None else attr(choice, "text")
-                if isinstance(text, str) and text:
-                    index = attr(choice, "index")
-                    self.texts.setdefault(index if isinstance(index, int) else position, []).append(text)
+        """The text deltas per choice, then the shared merge."""
+        choices = getattr(chunk, "choices", None)
+        for position, choice in enumerate(choices if isinstance(choices, list) else ()):
+            delta = attr(choice, "delta")
+            text = attr(delta, "content") if delta is not None else attr(choice, "text")
+            if isinstance(text, str) and text:
+                index = attr(choice, "index")
+                self.texts.setdefault(index if isinstance(index, int) else position, []).append(text)
         return super().on_chunk(chunk)
 
     def finish(self, invocation: Invocation) -> None:
-        """Apply the merged facts (and the captured output messages)."""
+        """Apply the merged facts and the captured output messages."""
         super().finish(invocation)
-        if self.texts is None:
-            return
         outputs = [
             message(
                 "assistant", [text_part("".join(self.texts.get(index, [])))], self.reasons.get(index, "error")
