@@ -33,6 +33,12 @@ INVOCATION_KEY = otel_context.create_key("tokentrace.invocation")
 _NO_EXEMPLAR = Context()
 
 
+# Metric attributes of a series, and the same with gen_ai.token.type input / output. The SDK copies
+# what it is given, so the dicts are shared between calls without being changed.
+_SeriesAttributes = tuple[dict[str, AttributeValue], dict[str, AttributeValue], dict[str, AttributeValue]]
+_SERIES_CACHE_LIMIT = 1024
+
+
 def current_invocation() -> Invocation | None:
     """The tokentrace invocation the current context belongs to, if any."""
     value = otel_context.get_value(INVOCATION_KEY)
@@ -58,6 +64,7 @@ class Emitter:
         meter = get_meter(_SCOPE, __version__, meter_provider)
         self._instruments: Instruments = create_instruments(meter)
         self._totals: TokenTotals | None = token_totals(meter) if self.settings.token_counters else None
+        self._series_attributes: dict[MetricSeries, _SeriesAttributes] = {}
 
     def start(self, facts: RequestFacts, parent: Invocation | None = None) -> Invocation:
         """Begin an invocation; nested under ``parent`` it gets no span of its own."""
@@ -137,6 +144,21 @@ class Emitter:
             attributes[semconv.ERROR_TYPE] = invocation.error_type
         return attributes
 
+    def _attributes_of(self, series: MetricSeries) -> _SeriesAttributes:
+        """The metric attribute sets of a series, built once: every call of a series records the same ones."""
+        cached = self._series_attributes.get(series)
+        if cached is None:
+            base = metric_attributes(*series)
+            cached = (
+                base,
+                {**base, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_INPUT},
+                {**base, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT},
+            )
+            if len(self._series_attributes) >= _SERIES_CACHE_LIMIT:
+                self._series_attributes.clear()  # bounded; a miss only rebuilds three small dicts
+            self._series_attributes[series] = cached
+        return cached
+
     def _record_metrics(self, invocation: Invocation, usage: TokenUsage | None, ended_at: float) -> None:
         facts = invocation.facts
         series: MetricSeries = (
@@ -147,7 +169,7 @@ class Emitter:
             invocation.server_address,
             invocation.server_port,
         )
-        attributes = metric_attributes(*series)
+        attributes, input_attributes, output_attributes = self._attributes_of(series)
         ctx = invocation.context
         instruments = self._instruments
         if invocation.error_type is not None:
@@ -170,9 +192,9 @@ class Emitter:
             return
         token_usage = instruments.token_usage
         if usage.input is not None:
-            token_usage.record(usage.input, {**attributes, semconv.GEN_AI_TOKEN_TYPE: "input"}, context=ctx)
+            token_usage.record(usage.input, input_attributes, context=ctx)
         if usage.output is not None:
-            token_usage.record(usage.output, {**attributes, semconv.GEN_AI_TOKEN_TYPE: "output"}, context=ctx)
+            token_usage.record(usage.output, output_attributes, context=ctx)
         if self._totals is not None:
             self._totals.add(series, usage)
 
