@@ -13,10 +13,17 @@ OpenTelemetry SDK itself costs for the signals, with no generality, no guards an
 Only ``chat.completions.create`` (sync and async) is patched, by replacing the class attribute.
 ``Floor(..., chunk_metric=False)`` leaves out the per-chunk points (the clock is still read per chunk):
 the difference between the two floors is what the per-chunk metric alone costs in the SDK.
+
+``Floor(..., same_signals=True)`` emits what tokentrace emits for these requests: seven more span
+attributes (temperature, ``openai.api.type``, reasoning and audio token counts, service tier, system
+fingerprint; 19 in all) and the per-token-type counters, kept as in-process sums behind observable
+counters as tokentrace keeps them. Its distance from the floor is what tokentrace's larger signal set
+costs in the SDK; tokentrace's distance from it is tokentrace's own code.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter
 from typing import Any
@@ -24,18 +31,28 @@ from typing import Any
 import openai.resources.chat.completions as chat_completions
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.metrics import Histogram, MeterProvider
+from opentelemetry.metrics import CallbackOptions, Histogram, MeterProvider, Observation
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 _DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 _TOKEN_BUCKETS = [float(4**i) for i in range(14)]
 
 
+_COUNTERS = ("input_tokens", "output_tokens", "cache_read.input_tokens", "reasoning.output_tokens")
+
+
 class _Signals:
     def __init__(
-        self, tracer_provider: TracerProvider, meter_provider: MeterProvider, chunk_metric: bool = True
+        self,
+        tracer_provider: TracerProvider,
+        meter_provider: MeterProvider,
+        chunk_metric: bool = True,
+        same_signals: bool = False,
     ) -> None:
         self.chunk_metric = chunk_metric
+        self.same_signals = same_signals
+        self.sums: list[dict[tuple[Any, ...], int]] = [{} for _ in _COUNTERS]
+        self.sums_lock = threading.Lock()
         self.tracer: Tracer = trace.get_tracer("benchmark.floor", "0", tracer_provider)
         meter = meter_provider.get_meter("benchmark.floor", "0")
         self.duration: Histogram = meter.create_histogram(
@@ -56,6 +73,25 @@ class _Signals:
             unit="s",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
+        if same_signals:
+            for index, name in enumerate(_COUNTERS):
+                meter.create_observable_counter(
+                    f"gen_ai.client.inference.usage.{name}", callbacks=[self._observer(index)], unit="{token}"
+                )
+
+    def _observer(self, index: int) -> Callable[[CallbackOptions], list[Observation]]:
+        def observe(options: CallbackOptions) -> list[Observation]:
+            with self.sums_lock:
+                items = list(self.sums[index].items())
+            return [Observation(value, dict(key)) for key, value in items]
+
+        return observe
+
+    def count(self, series: tuple[Any, ...], counts: tuple[int | None, ...]) -> None:
+        with self.sums_lock:
+            for sums, value in zip(self.sums, counts, strict=True):
+                if value is not None:
+                    sums[series] = sums.get(series, 0) + value
 
 
 class _Call:
@@ -69,17 +105,21 @@ class _Call:
         url = client.base_url
         self.address = url.host
         self.port = url.port or (443 if url.scheme == "https" else 80)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": self.model,
+            "gen_ai.request.max_tokens": kwargs.get("max_tokens"),
+            "server.address": self.address,
+            "server.port": self.port,
+        }
+        if signals.same_signals:
+            attributes["gen_ai.request.temperature"] = kwargs.get("temperature")
+            attributes["openai.api.type"] = "chat_completions"
+            if kwargs.get("stream"):
+                attributes["gen_ai.request.stream"] = True
         self.span: Span = signals.tracer.start_span(
-            f"chat {self.model}",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": "openai",
-                "gen_ai.request.model": self.model,
-                "gen_ai.request.max_tokens": kwargs.get("max_tokens"),
-                "server.address": self.address,
-                "server.port": self.port,
-            },
+            f"chat {self.model}", kind=SpanKind.CLIENT, attributes=attributes
         )
         self.context = trace.set_span_in_context(self.span)
         self.started = perf_counter()
@@ -111,9 +151,11 @@ class _Call:
         usage: Any,
         first_chunk_at: float | None = None,
         chunk_times: list[float] | None = None,
+        named_by: Any = None,
     ) -> None:
         ended = perf_counter()
         span = self.span
+        signals = self.signals
         attributes: dict[str, Any] = {
             "gen_ai.response.id": response_id,
             "gen_ai.response.model": response_model,
@@ -124,11 +166,19 @@ class _Call:
             attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
             details = usage.prompt_tokens_details
             attributes["gen_ai.usage.cache_read.input_tokens"] = details.cached_tokens if details else 0
+            if signals.same_signals:
+                completion = usage.completion_tokens_details
+                attributes["gen_ai.usage.reasoning.output_tokens"] = completion.reasoning_tokens
+                attributes["gen_ai.usage.audio.input_tokens"] = details.audio_tokens
+                attributes["gen_ai.usage.audio.output_tokens"] = completion.audio_tokens
+        if signals.same_signals and named_by is not None:
+            attributes["openai.response.service_tier"] = named_by.service_tier
+            attributes["openai.response.system_fingerprint"] = named_by.system_fingerprint
         if first_chunk_at is not None:
             attributes["gen_ai.response.time_to_first_chunk"] = first_chunk_at - self.started
         span.set_attributes(attributes)
         span.end()
-        signals, ctx = self.signals, self.context
+        ctx = self.context
         metric_attributes = self.metric_attributes(response_model)
         signals.duration.record(ended - self.started, metric_attributes, context=ctx)
         if first_chunk_at is not None:
@@ -146,10 +196,25 @@ class _Call:
             signals.tokens.record(
                 usage.completion_tokens, {**metric_attributes, "gen_ai.token.type": "output"}, context=ctx
             )
+            if signals.same_signals:
+                series = (*metric_attributes.items(), ("gen_ai.token.modality", "unknown"))
+                counts = (
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    attributes["gen_ai.usage.cache_read.input_tokens"],
+                    attributes["gen_ai.usage.reasoning.output_tokens"],
+                )
+                signals.count(series, counts)
 
     def finish_response(self, result: Any) -> None:
         choices = result.choices
-        self.finish(result.id, result.model, choices[0].finish_reason if choices else None, result.usage)
+        self.finish(
+            result.id,
+            result.model,
+            choices[0].finish_reason if choices else None,
+            result.usage,
+            named_by=result,
+        )
 
 
 class _StreamState:
@@ -162,6 +227,7 @@ class _StreamState:
         "response_model",
         "times",
         "usage",
+        "first",
     )
 
     def __init__(self, call: _Call) -> None:
@@ -172,12 +238,14 @@ class _StreamState:
         self.response_id: str | None = None
         self.response_model: str | None = None
         self.finish_reason: str | None = None
+        self.first: Any = None
         self.done = False
 
     def observe(self, chunk: Any) -> None:
         at = perf_counter()
         if self.first_at is None:
             self.first_at = at
+            self.first = chunk
             self.response_id, self.response_model = chunk.id, chunk.model
         else:
             self.times.append(at)
@@ -195,7 +263,13 @@ class _StreamState:
             self.call.fail(exc)
             return
         self.call.finish(
-            self.response_id, self.response_model, self.finish_reason, self.usage, self.first_at, self.times
+            self.response_id,
+            self.response_model,
+            self.finish_reason,
+            self.usage,
+            self.first_at,
+            self.times,
+            named_by=self.first,
         )
 
 
@@ -283,9 +357,13 @@ class Floor:
     """Switches the hand-written instrumentation on and off (class attribute swap)."""
 
     def __init__(
-        self, tracer_provider: TracerProvider, meter_provider: MeterProvider, chunk_metric: bool = True
+        self,
+        tracer_provider: TracerProvider,
+        meter_provider: MeterProvider,
+        chunk_metric: bool = True,
+        same_signals: bool = False,
     ) -> None:
-        signals = _Signals(tracer_provider, meter_provider, chunk_metric)
+        signals = _Signals(tracer_provider, meter_provider, chunk_metric, same_signals)
         self._originals = (chat_completions.Completions.create, chat_completions.AsyncCompletions.create)
         self._patched = (
             _sync_create(self._originals[0], signals),

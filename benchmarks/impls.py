@@ -48,6 +48,7 @@ IMPLS: dict[str, Impl] = {
         Impl("bare", "bare SDK (on = off: the method's noise)"),
         Impl("floor", "floor (hand-written minimum)"),
         Impl("floor-no-chunk-metric", "floor without the per-chunk metric"),
+        Impl("floor-same-signals", "floor emitting tokentrace's signals"),
         Impl("tokentrace", "tokentrace", distributions=("tokentrace",), env=_NO_CONTENT),
         Impl(
             "tokentrace-nocounters",
@@ -241,7 +242,12 @@ def create(name: str, tracer_provider: TracerProvider, meter_provider: MeterProv
     if name.startswith("floor"):
         from benchmarks.floor import Floor
 
-        return Floor(tracer_provider, meter_provider, chunk_metric=name == "floor")
+        return Floor(
+            tracer_provider,
+            meter_provider,
+            chunk_metric=name != "floor-no-chunk-metric",
+            same_signals=name == "floor-same-signals",
+        )
     if name.startswith("tokentrace"):
         return _Tokentrace(tracer_provider, meter_provider)
     if name in _PEER_MODULES:

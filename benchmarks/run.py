@@ -26,7 +26,14 @@ from benchmarks.report import write_report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-MAIN_IMPLS = ["bare", "floor", "floor-no-chunk-metric", "tokentrace", "tokentrace-nocounters"]
+MAIN_IMPLS = [
+    "bare",
+    "floor",
+    "floor-no-chunk-metric",
+    "floor-same-signals",
+    "tokentrace",
+    "tokentrace-nocounters",
+]
 PEERS = [name for name, impl in IMPLS.items() if impl.peer]
 
 
