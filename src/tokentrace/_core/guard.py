@@ -31,6 +31,17 @@ def report_internal_error(kind: str) -> None:
     )
 
 
+def swallow(kind: str) -> None:
+    """Inside ``except Exception:``: re-raise in strict mode, else report the failure once and go on.
+
+    The per-call path uses ``try``/``except Exception: swallow(...)``, which costs nothing until
+    something fails, where a ``with guard(...)`` costs an object and two calls every time.
+    """
+    if strict_mode():
+        raise  # the exception the caller is handling
+    report_internal_error(kind)
+
+
 class guard:  # noqa: N801 - used as a statement, like contextlib.suppress
     """``with guard("openai.extract_usage"): ...`` swallows (and reports once) any ``Exception``.
 

@@ -15,7 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from tokentrace._core.emitter import Emitter, current_invocation, error_type_of
-from tokentrace._core.guard import guard, report_internal_error, strict_mode
+from tokentrace._core.guard import guard, swallow
 from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.stream import AsyncStreamWrapper, StreamAccumulator, SyncStreamWrapper, is_async_stream
 
@@ -109,11 +109,8 @@ class Switch:
     active: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class _Started:
-    invocation: Invocation
-    kwargs: dict[str, Any]
-    token: object | None
+# What ``_start`` hands the wrapper: the invocation, the kwargs to send, the context token.
+_Started = tuple[Invocation, dict[str, Any], object | None]
 
 
 def _start(
@@ -134,24 +131,28 @@ def _start(
             return None
         invocation = emitter.start(facts, parent)
     except Exception:
-        if strict_mode():
-            raise
-        report_internal_error(f"{endpoint.name}.request")
+        swallow(f"{endpoint.name}.request")
         return None
     send = kwargs
-    with guard(f"{endpoint.name}.prepare"):
+    try:
         send = endpoint.prepare(facts, instance, kwargs)
+    except Exception:
+        swallow(f"{endpoint.name}.prepare")
     token = None
-    with guard("context.attach"):
-        if invocation.context is not None:
+    if invocation.context is not None:
+        try:
             token = otel_context.attach(invocation.context)
-    return _Started(invocation, send, token)
+        except Exception:
+            swallow("context.attach")
+    return invocation, send, token
 
 
 def _detach(token: object | None) -> None:
     if token is not None:
-        with guard("context.detach"):
+        try:
             otel_context.detach(token)  # type: ignore[arg-type]
+        except Exception:
+            swallow("context.detach")
 
 
 def _fail(endpoint: Endpoint, emitter: Emitter, invocation: Invocation, exc: BaseException) -> None:
@@ -161,16 +162,22 @@ def _fail(endpoint: Endpoint, emitter: Emitter, invocation: Invocation, exc: Bas
 
 
 def _complete(
-    endpoint: Endpoint, emitter: Emitter, started: _Started, result: Any, called_async: bool
+    endpoint: Endpoint,
+    emitter: Emitter,
+    invocation: Invocation,
+    sent_kwargs: dict[str, Any],
+    result: Any,
+    called_async: bool,
 ) -> Any:
-    invocation = started.invocation
     stream = None
-    with guard(f"{endpoint.name}.stream_of"):
+    try:
         stream = endpoint.stream_of(result)
+    except Exception:
+        swallow(f"{endpoint.name}.stream_of")
     if stream is not None:
         try:
             endpoint.on_stream_start(invocation, result)
-            accumulator = endpoint.new_accumulator(invocation, started.kwargs)
+            accumulator = endpoint.new_accumulator(invocation, sent_kwargs)
             async_stream = is_async_stream(stream, called_async=called_async)
             proxy_type = AsyncStreamWrapper if async_stream else SyncStreamWrapper
             proxy = proxy_type(
@@ -183,16 +190,18 @@ def _complete(
             )
             return endpoint.with_stream(result, proxy)
         except Exception:
-            if strict_mode():
-                raise
-            report_internal_error(f"{endpoint.name}.stream")
+            swallow(f"{endpoint.name}.stream")
             with guard(f"{endpoint.name}.finish"):
                 emitter.finish(invocation)
             return result
-    with guard(f"{endpoint.name}.response"):
+    try:
         endpoint.on_response(invocation, result)
-    with guard(f"{endpoint.name}.finish"):
+    except Exception:
+        swallow(f"{endpoint.name}.response")
+    try:
         emitter.finish(invocation)
+    except Exception:
+        swallow(f"{endpoint.name}.finish")
     return result
 
 
@@ -205,14 +214,15 @@ def traced(endpoint: Endpoint, emitter: Emitter, switch: Switch) -> SyncWrapper:
         started = _start(endpoint, emitter, instance, args, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
+        invocation, send, token = started
         try:
-            result = wrapped(*args, **started.kwargs)
+            result = wrapped(*args, **send)
         except BaseException as exc:
-            _detach(started.token)
-            _fail(endpoint, emitter, started.invocation, exc)
+            _detach(token)
+            _fail(endpoint, emitter, invocation, exc)
             raise
-        _detach(started.token)
-        return _complete(endpoint, emitter, started, result, called_async=False)
+        _detach(token)
+        return _complete(endpoint, emitter, invocation, send, result, called_async=False)
 
     return wrapper
 
@@ -226,13 +236,14 @@ def async_traced(endpoint: Endpoint, emitter: Emitter, switch: Switch) -> AsyncW
         started = _start(endpoint, emitter, instance, args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
+        invocation, send, token = started
         try:
-            result = await wrapped(*args, **started.kwargs)
+            result = await wrapped(*args, **send)
         except BaseException as exc:
-            _detach(started.token)
-            _fail(endpoint, emitter, started.invocation, exc)
+            _detach(token)
+            _fail(endpoint, emitter, invocation, exc)
             raise
-        _detach(started.token)
-        return _complete(endpoint, emitter, started, result, called_async=True)
+        _detach(token)
+        return _complete(endpoint, emitter, invocation, send, result, called_async=True)
 
     return wrapper
