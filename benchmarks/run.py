@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.quick:
-        names = args.impls.split(",") if args.impls else ["floor", "tokentrace"]
+        names = args.impls.split(",") if args.impls else ["floor", "floor-same-signals", "tokentrace"]
         rounds, quads = args.rounds or 1, args.quads or 1
         memory_calls = args.memory_calls or 200
         worker_sizes = ["--fixed-n", "20"]
