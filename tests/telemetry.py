@@ -47,15 +47,18 @@ class Telemetry:
 
     def points(self, metric: str) -> list[Any]:
         """Every data point of ``metric`` (histogram or sum), across scopes."""
+        return self.collect().get(metric, [])
+
+    def collect(self) -> dict[str, list[Any]]:
+        """Every data point by metric name, from one collection (exemplars are handed out only once)."""
         data = self._metrics.get_metrics_data()
-        found: list[Any] = []
+        found: dict[str, list[Any]] = {}
         if data is None:
             return found
         for resource in data.resource_metrics:
             for scope in resource.scope_metrics:
                 for item in scope.metrics:
-                    if item.name == metric:
-                        found.extend(item.data.data_points)
+                    found.setdefault(item.name, []).extend(item.data.data_points)
         return found
 
     def metric(self, metric: str) -> Any:

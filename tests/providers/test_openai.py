@@ -311,6 +311,33 @@ async def test_async_stream(fake: FakeProvider, instrument: Any, telemetry: Tele
     assert telemetry.token_usage() == {"input": (1217, 1), "output": (9, 1)}
 
 
+def test_exemplars_link_the_call_metrics_to_its_span_and_chunk_intervals_to_nothing(
+    fake: FakeProvider, instrument: Any, telemetry: Telemetry, tracer_provider: Any
+) -> None:
+    instrument("openai")
+    with tracer_provider.get_tracer("app").start_as_current_span("handle request") as app_span:
+        for _chunk in client(fake).chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
+        ):
+            pass
+    llm_span = next(span for span in telemetry.spans() if span.name.startswith("chat"))
+    points = telemetry.collect()
+    for metric in (
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.token.usage",
+        "gen_ai.client.operation.time_to_first_chunk",
+    ):
+        assert points[metric], metric
+        for point in points[metric]:
+            assert [exemplar.span_id for exemplar in point.exemplars] == [llm_span.context.span_id], metric
+    # The chunk intervals are recorded after the stream ended, in the application's context: they
+    # must not pick the application's span (or any span) as an exemplar.
+    (per_chunk,) = points["gen_ai.client.operation.time_per_output_chunk"]
+    assert per_chunk.count >= 1
+    assert per_chunk.exemplars == []
+    assert app_span.get_span_context().span_id != llm_span.context.span_id
+
+
 def test_stream_helper_is_one_span(fake: FakeProvider, instrument: Any, telemetry: Telemetry) -> None:
     instrument("openai")
     with client(fake).chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:

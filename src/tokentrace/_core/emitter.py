@@ -29,8 +29,9 @@ INVOCATION_KEY = otel_context.create_key("tokentrace.invocation")
 
 # Exemplars link the token and duration histograms to the call's trace. Sampling one for every
 # chunk interval would repeat that link at ~1.5 µs a point (measured), so those points are
-# recorded in a context without a span, where the trace-based filter samples none.
-_NO_EXEMPLAR = Context()
+# recorded in a context whose span is invalid, where the trace-based filter samples none. (An
+# empty Context would not do: the SDK reads an empty, falsy context as "use the current one".)
+_NO_EXEMPLAR = trace.set_span_in_context(trace.INVALID_SPAN, Context())
 
 
 # Metric attributes of a series, and the same with gen_ai.token.type input / output. The SDK copies
