@@ -46,7 +46,6 @@ class _StreamTelemetry(wrapt.ObjectProxy):  # type: ignore[type-arg]
         accumulator: StreamAccumulator,
         emitter: Emitter,
         *,
-        reattach_context: bool = False,
         error_type: Callable[[BaseException], str | None] | None = None,
     ) -> None:
         super().__init__(wrapped)
@@ -58,9 +57,6 @@ class _StreamTelemetry(wrapt.ObjectProxy):  # type: ignore[type-arg]
         # Arrival time of every chunk the caller sees, appended per chunk and read when the stream ends.
         invocation.chunk_times = []
         self._self_mark = invocation.chunk_times.append
-        # Frameworks whose own code runs while the stream is read (LangChain) need the invocation's
-        # context current during each read, so nested SDK calls find it.
-        self._self_reattach = reattach_context and invocation.context is not None
 
     def _self_observe(self, chunk: Any) -> bool:
         """Time and read one chunk; False when the accumulator hides it from the caller."""
@@ -124,15 +120,6 @@ class SyncStreamWrapper(_StreamTelemetry):
         return self
 
     def __next__(self) -> Any:
-        if self._self_reattach:
-            token = otel_context.attach(self._self_invocation.context)  # type: ignore[arg-type]
-            try:
-                return self._self_pull()
-            finally:
-                otel_context.detach(token)
-        return self._self_pull()
-
-    def _self_pull(self) -> Any:
         iterator = self._self_iterator
         if iterator is None:
             iterator = self._self_iterator = iter(self.__wrapped__)
@@ -185,15 +172,6 @@ class AsyncStreamWrapper(_StreamTelemetry):
         return self
 
     async def __anext__(self) -> Any:
-        if not self._self_reattach:
-            return await self._self_pull()
-        token = otel_context.attach(self._self_invocation.context)  # type: ignore[arg-type]
-        try:
-            return await self._self_pull()
-        finally:
-            otel_context.detach(token)
-
-    async def _self_pull(self) -> Any:
         iterator = self._self_iterator
         if iterator is None:
             iterator = self._self_iterator = self.__wrapped__.__aiter__()
@@ -245,3 +223,46 @@ class AsyncStreamWrapper(_StreamTelemetry):
             return await pending
         finally:
             self._self_finalize(None)
+
+
+# Frameworks whose own code runs while the stream is read (LangChain) need the invocation's context
+# current during each read, so nested SDK calls find it; other streams skip that per chunk.
+
+
+class _ReattachingSyncStreamWrapper(SyncStreamWrapper):
+    def __next__(self) -> Any:
+        token = otel_context.attach(self._self_invocation.context)  # type: ignore[arg-type]
+        try:
+            return super().__next__()
+        finally:
+            otel_context.detach(token)
+
+
+class _ReattachingAsyncStreamWrapper(AsyncStreamWrapper):
+    async def __anext__(self) -> Any:
+        token = otel_context.attach(self._self_invocation.context)  # type: ignore[arg-type]
+        try:
+            return await super().__anext__()
+        finally:
+            otel_context.detach(token)
+
+
+def stream_proxy(
+    stream: Any,
+    invocation: Invocation,
+    accumulator: StreamAccumulator,
+    emitter: Emitter,
+    *,
+    called_async: bool,
+    reattach_context: bool = False,
+    error_type: Callable[[BaseException], str | None] | None = None,
+) -> SyncStreamWrapper | AsyncStreamWrapper:
+    """The proxy for ``stream``: sync or async as the stream speaks, re-attaching context if asked."""
+    reattach = reattach_context and invocation.context is not None
+    if is_async_stream(stream, called_async=called_async):
+        kind: type[SyncStreamWrapper | AsyncStreamWrapper] = (
+            _ReattachingAsyncStreamWrapper if reattach else AsyncStreamWrapper
+        )
+    else:
+        kind = _ReattachingSyncStreamWrapper if reattach else SyncStreamWrapper
+    return kind(stream, invocation, accumulator, emitter, error_type=error_type)

@@ -17,7 +17,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from tokentrace._core.emitter import Emitter, current_invocation, error_type_of
 from tokentrace._core.guard import guard, swallow
 from tokentrace._core.invocation import Invocation, RequestFacts
-from tokentrace._core.stream import AsyncStreamWrapper, StreamAccumulator, SyncStreamWrapper, is_async_stream
+from tokentrace._core.stream import StreamAccumulator, stream_proxy
 
 Wrapped = Callable[..., Any]
 SyncWrapper = Callable[[Wrapped, Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -178,13 +178,12 @@ def _complete(
         try:
             endpoint.on_stream_start(invocation, result)
             accumulator = endpoint.new_accumulator(invocation, sent_kwargs)
-            async_stream = is_async_stream(stream, called_async=called_async)
-            proxy_type = AsyncStreamWrapper if async_stream else SyncStreamWrapper
-            proxy = proxy_type(
+            proxy = stream_proxy(
                 stream,
                 invocation,
                 accumulator,
                 emitter,
+                called_async=called_async,
                 reattach_context=endpoint.reattach_stream_context,
                 error_type=endpoint.error_type,
             )

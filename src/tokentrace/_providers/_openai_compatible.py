@@ -260,10 +260,17 @@ class ChatStreamAccumulator:
     before its final chunk has no usage, and none is recorded.
     """
 
-    __slots__ = ("endpoint", "hide_usage_chunk", "first", "usage", "reasons")
+    __slots__ = ("endpoint", "hide_usage_chunk", "first", "usage", "reasons", "usage_of")
 
     def __init__(self, endpoint: ChatCompletionsEndpoint, *, hide_usage_chunk: bool = False) -> None:
         self.endpoint = endpoint
+        # Where a chunk's usage is, for providers that keep it elsewhere (Groq); None: ``chunk.usage``,
+        # read inline because this runs for every chunk.
+        self.usage_of = (
+            None
+            if type(endpoint).chunk_usage is ChatCompletionsEndpoint.chunk_usage
+            else endpoint.chunk_usage
+        )
         # Only for a usage-only chunk (no choices) that tokentrace itself asked for.
         self.hide_usage_chunk = hide_usage_chunk
         self.first: Any = None
@@ -281,7 +288,7 @@ class ChatStreamAccumulator:
                 if reason:
                     index = getattr(choice, "index", None)
                     self.reasons[index if isinstance(index, int) else position] = reason
-        usage = self.endpoint.chunk_usage(chunk)
+        usage = getattr(chunk, "usage", None) if self.usage_of is None else self.usage_of(chunk)
         if usage is not None:
             self.usage = usage
             if not choices and self.hide_usage_chunk:
