@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from itertools import islice
 from time import perf_counter
 
@@ -23,7 +24,9 @@ from tokentrace.version import __version__
 _SCOPE = "tokentrace"
 
 # The invocation in flight is kept in the OpenTelemetry context, next to its span, so that a nested
-# instrumented call (an SDK under LangChain, a model hop under one user call) finds it.
+# instrumented call (an SDK under LangChain, a model hop under one user call) finds it. The context
+# holds a weak reference: the invocation also holds its context, and a cycle per call would leave
+# every call's objects to the garbage collector instead of freeing them at once.
 INVOCATION_KEY = otel_context.create_key("tokentrace.invocation")
 
 
@@ -42,7 +45,8 @@ _SERIES_CACHE_LIMIT = 1024
 
 def current_invocation() -> Invocation | None:
     """The tokentrace invocation the current context belongs to, if any."""
-    value = otel_context.get_value(INVOCATION_KEY)
+    reference = otel_context.get_value(INVOCATION_KEY)
+    value = reference() if isinstance(reference, weakref.ref) else None
     return value if isinstance(value, Invocation) else None
 
 
@@ -82,7 +86,7 @@ class Emitter:
         span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         invocation = Invocation(facts, span, None, perf_counter())
         invocation.context = otel_context.set_value(
-            INVOCATION_KEY, invocation, trace.set_span_in_context(span)
+            INVOCATION_KEY, weakref.ref(invocation), trace.set_span_in_context(span)
         )
         return invocation
 

@@ -65,6 +65,7 @@ class Invocation:
         "parent",
         "nested_usage",
         "replayed",
+        "__weakref__",
     )
 
     def __init__(
