@@ -95,7 +95,11 @@ class TokenTotals:
 
     @staticmethod
     def _add(sums: dict[_SeriesKey, int], series: MetricSeries, total: int, counts: ModalityCounts) -> None:
-        parts = split_by_modality(total, counts) if counts else ((semconv.MODALITY_UNKNOWN, total),)
+        # Most calls have no per-modality breakdown, or one of zeros (OpenAI's ``audio_tokens: 0``).
+        if not counts or not any(value for _, value in counts):
+            parts: Iterable[tuple[str, int]] = ((semconv.MODALITY_UNKNOWN, total),)
+        else:
+            parts = split_by_modality(total, counts)
         for modality, value in parts:
             key = (series, modality)
             if key in sums:

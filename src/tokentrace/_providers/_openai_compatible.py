@@ -17,7 +17,7 @@ from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.request import as_str, sampling_attributes
 from tokentrace._core.server import server_of
 from tokentrace._core.stream import StreamAccumulator
-from tokentrace._core.usage import TokenUsage, as_count, attr
+from tokentrace._core.usage import MAX_COUNT, TokenUsage, as_count, attr
 from tokentrace._core.wrapper import EndpointBase
 from tokentrace._providers._stainless import is_stream, raw_event_stream, response_body, with_stream_proxy
 
@@ -80,7 +80,8 @@ def reported_counts(obj: Any, names: tuple[str, ...]) -> list[int | None]:
             value = None if name in defaulted and name not in fields_set else values[name]
         else:
             value = extra.get(name) if isinstance(extra, dict) else None
-        counts.append(as_count(value))
+        # A plain non-negative int is the usual case; anything else goes through as_count's checks.
+        counts.append(value if type(value) is int and 0 <= value <= MAX_COUNT else as_count(value))
     return counts
 
 
@@ -125,7 +126,7 @@ def extract_chat_usage(usage: Any) -> TokenUsage | None:
 
 def _modalities(counts: list[int | None]) -> tuple[tuple[str, int], ...]:
     return tuple(
-        (modality, count) for modality, count in zip(_MODALITIES, counts, strict=True) if count is not None
+        [(modality, count) for modality, count in zip(_MODALITIES, counts, strict=True) if count is not None]
     )
 
 
