@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 # OTLP carries integer attributes and data points as int64; larger values cannot be exported.
-MAX_COUNT = 2**63 - 1
+_MAX_COUNT = 2**63 - 1
 _MISSING = object()
 
 ModalityCounts = tuple[tuple[str, int], ...]
@@ -29,7 +29,7 @@ def as_count(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if 0 <= value <= MAX_COUNT else None
+        return value if 0 <= value <= _MAX_COUNT else None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return as_count(int(value))
     return None
@@ -54,7 +54,7 @@ def total_of(base: int | None, *parts: int | None) -> int | None:
     if base is None:
         return None
     total = base + sum(part for part in parts if part is not None)
-    return total if total <= MAX_COUNT else None
+    return total if total <= _MAX_COUNT else None
 
 
 def sum_known(*values: int | None) -> int | None:
@@ -63,7 +63,7 @@ def sum_known(*values: int | None) -> int | None:
     if not known:
         return None
     total = sum(known)
-    return total if total <= MAX_COUNT else None
+    return total if total <= _MAX_COUNT else None
 
 
 def attr(obj: Any, name: str) -> Any:

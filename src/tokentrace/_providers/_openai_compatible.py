@@ -17,7 +17,7 @@ from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.request import as_str, sampling_attributes
 from tokentrace._core.server import server_of
 from tokentrace._core.stream import StreamAccumulator
-from tokentrace._core.usage import MAX_COUNT, TokenUsage, as_count, attr
+from tokentrace._core.usage import TokenUsage, as_count, attr
 from tokentrace._core.wrapper import EndpointBase
 from tokentrace._providers._stainless import is_stream, raw_event_stream, response_body, with_stream_proxy
 
@@ -25,22 +25,8 @@ from tokentrace._providers._stainless import is_stream, raw_event_stream, respon
 
 
 def reported_count(obj: Any, name: str) -> int | None:
-    """The count ``name`` of ``obj`` if the provider sent it; ``None`` if it did not.
-
-    Some SDK models fill a field the payload left out with a default of ``0`` (mistralai's
-    ``UsageInfo`` does so for ``prompt_tokens``/``completion_tokens``/``total_tokens``). A pydantic
-    model knows which fields the payload set (``model_fields_set``), so a defaulted field is read as
-    "not reported" instead of a zero nobody measured.
-    """
-    if obj is None:
-        return None
-    # Only a declared field with a default can have been defaulted (a required one was sent; an
-    # extra key is there only if it was sent); which fields those are is looked up once per type.
-    if name in _defaulted_fields(type(obj)):
-        fields_set = getattr(obj, "model_fields_set", None)
-        if isinstance(fields_set, (set, frozenset)) and name not in fields_set:
-            return None
-    return as_count(attr(obj, name))
+    """The count ``name`` of ``obj`` if the provider sent it, else ``None`` (see :func:`reported_counts`)."""
+    return reported_counts(obj, (name,))[0]
 
 
 _DEFAULTED_FIELDS: dict[type, frozenset[str]] = {}
@@ -60,19 +46,29 @@ def _defaulted_fields(kind: type) -> frozenset[str]:
 
 
 def reported_counts(obj: Any, names: tuple[str, ...]) -> list[int | None]:
-    """:func:`reported_count` for several names of one object, reading its per-type facts once.
+    """The counts ``names`` of ``obj`` where the provider sent them; ``None`` where it did not.
 
-    The usage reader runs on every call, so for a pydantic model this reads the field values, the
-    set of fields the payload set, and the extras straight from the instance (what attribute access
-    would do, without a function call and a miss through ``__getattr__`` per name).
+    Some SDK models fill a field the payload left out with a default of ``0`` (mistralai's
+    ``UsageInfo`` does so for ``prompt_tokens``/``completion_tokens``/``total_tokens``). A pydantic
+    model knows which fields the payload set, so a defaulted field is read as "not reported" instead
+    of a zero nobody measured. Only a declared field with a default can have been defaulted (a
+    required one was sent; an extra key is there only if it was sent); which fields those are is
+    looked up once per type. The usage reader runs on every call, so a pydantic model's values,
+    fields set and extras are read straight from the instance (what attribute access would do,
+    without a function call and a miss through ``__getattr__`` per name).
     """
     if obj is None:
         return [None] * len(names)
+    defaulted = _defaulted_fields(type(obj))
     values = getattr(obj, "__dict__", None)
     fields_set = getattr(obj, "__pydantic_fields_set__", None)
     if not isinstance(values, dict) or not isinstance(fields_set, (set, frozenset)):
-        return [reported_count(obj, name) for name in names]
-    defaulted = _defaulted_fields(type(obj))
+        # A mapping or another kind of object: read through ``attr``.
+        model_fields_set = getattr(obj, "model_fields_set", None) if defaulted else None
+        unset = (
+            defaulted - model_fields_set if isinstance(model_fields_set, (set, frozenset)) else frozenset()
+        )
+        return [None if name in unset else as_count(attr(obj, name)) for name in names]
     extra = getattr(obj, "__pydantic_extra__", None)
     counts: list[int | None] = []
     for name in names:
@@ -80,8 +76,7 @@ def reported_counts(obj: Any, names: tuple[str, ...]) -> list[int | None]:
             value = None if name in defaulted and name not in fields_set else values[name]
         else:
             value = extra.get(name) if isinstance(extra, dict) else None
-        # A plain non-negative int is the usual case; anything else goes through as_count's checks.
-        counts.append(value if type(value) is int and 0 <= value <= MAX_COUNT else as_count(value))
+        counts.append(as_count(value))
     return counts
 
 
