@@ -95,12 +95,7 @@ class TokenTotals:
 
     @staticmethod
     def _add(sums: dict[_SeriesKey, int], series: MetricSeries, total: int, counts: ModalityCounts) -> None:
-        # Most calls have no per-modality breakdown, or one of zeros (OpenAI's ``audio_tokens: 0``).
-        if not counts or not any(value for _, value in counts):
-            parts: Iterable[tuple[str, int]] = ((semconv.MODALITY_UNKNOWN, total),)
-        else:
-            parts = split_by_modality(total, counts)
-        for modality, value in parts:
+        for modality, value in split_by_modality(total, counts):
             key = (series, modality)
             if key in sums:
                 sums[key] += value
@@ -137,7 +132,8 @@ def split_by_modality(total: int, counts: ModalityCounts) -> list[tuple[str, int
 
     A breakdown that does not fit inside the total is not trusted: all of it goes to ``unknown``.
     """
-    if not counts:
+    # Most calls have no breakdown, or one of zeros (OpenAI's ``audio_tokens: 0``): all of it is unknown.
+    if not counts or not any(value for _, value in counts):
         return [(semconv.MODALITY_UNKNOWN, total)]
     known = [(modality, value) for modality, value in counts if modality in semconv.MODALITIES and value]
     rest = total - sum(value for _, value in known)
