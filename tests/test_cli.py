@@ -28,6 +28,49 @@ def test_demo_prints_the_token_table_from_the_telemetry() -> None:
     assert re.search(r"^5 spans; table read back from the recorded metrics\.$", text, re.MULTILINE)
 
 
+def _table(text: str) -> list[list[str]]:
+    """The demo table's rows without the timing column, and its closing line."""
+    lines = text.splitlines()
+    header = next(index for index, line in enumerate(lines) if line.startswith("provider "))
+    rows = []
+    for line in lines[header + 2 :]:
+        if not line.strip():
+            break
+        cells = line.split()
+        rows.append(cells[:-1])  # avg ms varies from run to run
+    closing = next(line for line in lines[header:] if line.endswith("read back from the recorded metrics."))
+    return [*rows, [closing]]
+
+
+# google-genai's async client subclasses aiohttp's ClientSession, which aiohttp warns about (not ours to fix).
+@pytest.mark.filterwarnings("ignore:Inheritance class Aiohttp:DeprecationWarning")
+def test_readme_sample_output_is_what_the_whole_demo_prints() -> None:
+    out = io.StringIO()
+    assert run_demo(None, out) == 0, out.getvalue()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    sample = readme[readme.index("```\nprovider ") + 4 :]
+    sample = sample[: sample.index("```")]
+    assert _table(out.getvalue()) == _table(sample)
+    assert "FAILED" not in out.getvalue() and "skipped" not in out.getvalue()
+
+
+def test_demo_skips_a_provider_whose_optional_package_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "langchain_openai", None)  # import now raises ModuleNotFoundError
+    out = io.StringIO()
+    assert run_demo(["openai", "langchain"], out) == 0, out.getvalue()
+    assert "skipped langchain: needs langchain_openai (pip install 'tokentrace[demo]')" in out.getvalue()
+    assert "FAILED" not in out.getvalue()
+
+
+def test_demo_fails_when_the_calls_record_no_telemetry() -> None:
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    out = io.StringIO()
+    with suppress_instrumentation():  # the SDK calls go through, tokentrace records nothing
+        assert run_demo(["openai"], out) == 1
+    assert "FAILED openai: the calls went through but tokentrace recorded no span" in out.getvalue()
+
+
 @pytest.mark.slow
 def test_fake_provider_command_serves_until_interrupted(tmp_path: Path) -> None:
     port = 18000 + (int(time.time() * 1000) % 2000)

@@ -9,6 +9,7 @@ import contextlib
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Literal
 
@@ -39,6 +40,8 @@ class FaultyEndpoint:
         self._listener: socket.socket | None = None
         self._lock = threading.Lock()
         self._open: list[socket.socket] = []
+        # Bumped whenever the listener opens or closes: handlers of an older listener own nothing.
+        self._generation = 0
         self._stopping = threading.Event()
         self.accepted = 0
         self.set_mode(mode)
@@ -63,10 +66,27 @@ class FaultyEndpoint:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
         listener.listen(128)
-        self._listener = listener
-        threading.Thread(target=self._accept_loop, args=(listener,), daemon=True).start()
+        with self._lock:
+            self._listener = listener
+            self._generation += 1
+            generation = self._generation
+        threading.Thread(target=self._accept_loop, args=(listener, generation), daemon=True).start()
 
-    def _accept_loop(self, listener: socket.socket) -> None:
+    def _adopt(self, sock: socket.socket, generation: int) -> bool:
+        """Track ``sock`` so a mode change can drop it; close it at once if it was dropped already.
+
+        The test thread closes connections (``refuse``, ``stop``) while handler threads still set them up:
+        a socket accepted or dialled by a listener that has since been closed belongs to nobody, so it is
+        closed here, under the same lock, instead of being used after another thread closed its peers.
+        """
+        with self._lock:
+            if generation == self._generation and not self._stopping.is_set():
+                self._open.append(sock)
+                return True
+        _close(sock)
+        return False
+
+    def _accept_loop(self, listener: socket.socket, generation: int) -> None:
         while True:
             try:
                 connection, _ = listener.accept()
@@ -75,22 +95,22 @@ class FaultyEndpoint:
             self.accepted += 1
             with self._lock:
                 mode = self._mode
-                self._open.append(connection)
+            if not self._adopt(connection, generation):
+                continue
             handler = {"reset": self._reset, "hang": self._hang, "relay": self._relay}.get(mode)
             if handler is None:
-                connection.close()
+                _close(connection)
                 continue
-            threading.Thread(target=handler, args=(connection,), daemon=True).start()
+            threading.Thread(target=_quietly, args=(handler, connection, generation), daemon=True).start()
 
-    def _reset(self, connection: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            connection.settimeout(2.0)
-            connection.recv(65536)
-            # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
-            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            connection.close()
+    def _reset(self, connection: socket.socket, generation: int) -> None:
+        connection.settimeout(2.0)
+        connection.recv(65536)
+        # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
 
-    def _hang(self, connection: socket.socket) -> None:
+    def _hang(self, connection: socket.socket, generation: int) -> None:
         connection.settimeout(0.2)
         while not self._stopping.is_set():
             try:
@@ -98,29 +118,30 @@ class FaultyEndpoint:
                     return
             except TimeoutError:
                 continue
-            except OSError:
-                return
 
-    def _relay(self, connection: socket.socket) -> None:
+    def _relay(self, connection: socket.socket, generation: int) -> None:
         assert self.target is not None
         try:
             upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5.0)
         except OSError:
-            connection.close()
+            _close(connection)
             return
-        with self._lock:
-            self._open.append(upstream)
+        if not self._adopt(upstream, generation):
+            _close(connection)
+            return
         upstream.settimeout(None)
         connection.settimeout(None)
         threading.Thread(target=_pump, args=(connection, upstream), daemon=True).start()
         _pump(upstream, connection)
 
     def _close_listener(self) -> None:
-        if self._listener is not None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            self._generation += 1
+        if listener is not None:
             with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
 
     def _drop_connections(self) -> None:
         with self._lock:
@@ -128,7 +149,7 @@ class FaultyEndpoint:
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            connection.close()
+            _close(connection)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -142,6 +163,19 @@ class FaultyEndpoint:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+def _quietly(
+    handler: Callable[[socket.socket, int], None], connection: socket.socket, generation: int
+) -> None:
+    """Run a connection handler; the test may close its socket at any moment, which ends the handler."""
+    with contextlib.suppress(OSError):
+        handler(connection, generation)
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
