@@ -6,6 +6,9 @@ import os
 
 # Our own bugs must be loud under the test suite (the guard re-raises instead of swallowing).
 os.environ["TOKENTRACE_STRICT"] = "1"
+# Tests assert exact attribute sets; cost attributes are asserted where they are the subject
+# (tests/test_cost.py switches it back on).
+os.environ["TOKENTRACE_COST"] = "false"
 
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any

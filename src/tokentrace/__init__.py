@@ -10,11 +10,21 @@ SDK is installed. Manual::
     ...
     tokentrace.uninstrument()
 
+Cost and attribution (see README "Cost and attribution")::
+
+    with tokentrace.attributes(tenant="acme", feature="search"), tokentrace.track() as t:
+        ...                                            # every inference call in here
+    print(t.calls, t.input_tokens, t.cost)            # cost: decimal.Decimal in USD, or None
+
 Configuration (environment, read when instrumentation starts):
 
 - ``TOKENTRACE_TOKEN_COUNTERS=false``: no per-token-type counters (histograms stay).
 - ``TOKENTRACE_OPENAI_INCLUDE_USAGE=false``: never add ``stream_options.include_usage`` to streams.
 - ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``: content capture (off by default).
+- ``TOKENTRACE_COST=false``: no cost attributes or cost metric (on with ``tokentrace[cost]`` or a price file).
+- ``TOKENTRACE_PRICES_FILE=prices.yaml``: your own prices (JSON or YAML), winning over genai-prices'.
+- ``TOKENTRACE_BAGGAGE_KEYS=tenant,feature``: attribution dimensions read from OpenTelemetry baggage.
+- ``TOKENTRACE_ATTRIBUTE_VALUE_LIMIT=100``: distinct values per dimension on metrics; later: ``_other``.
 - the standard ``OTEL_*`` variables, for the SDK and exporters.
 """
 
@@ -25,6 +35,8 @@ from collections.abc import Iterable
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
+from tokentrace._core.attribution import Attributes, attributes
+from tokentrace._core.rollup import Tracker, track
 from tokentrace.instrumentor import (
     INSTRUMENTORS,
     AnthropicInstrumentor,
@@ -46,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnthropicInstrumentor",
+    "Attributes",
     "BedrockInstrumentor",
     "FireworksInstrumentor",
     "GoogleGenAIInstrumentor",
@@ -55,10 +68,13 @@ __all__ = [
     "OpenAIInstrumentor",
     "TogetherInstrumentor",
     "TokentraceInstrumentor",
+    "Tracker",
     "__version__",
+    "attributes",
     "configure_otlp",
     "instrument",
     "supported_providers",
+    "track",
     "uninstrument",
 ]
 

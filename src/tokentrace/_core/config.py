@@ -10,6 +10,10 @@ ENV_TOKEN_COUNTERS: Final = "TOKENTRACE_TOKEN_COUNTERS"
 ENV_OPENAI_INCLUDE_USAGE: Final = "TOKENTRACE_OPENAI_INCLUDE_USAGE"
 ENV_CAPTURE_MESSAGE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ENV_CONTENT_MAX_LENGTH: Final = "TOKENTRACE_CAPTURE_CONTENT_MAX_LENGTH"
+ENV_COST: Final = "TOKENTRACE_COST"
+ENV_PRICES_FILE: Final = "TOKENTRACE_PRICES_FILE"
+ENV_BAGGAGE_KEYS: Final = "TOKENTRACE_BAGGAGE_KEYS"
+ENV_ATTRIBUTE_VALUE_LIMIT: Final = "TOKENTRACE_ATTRIBUTE_VALUE_LIMIT"
 
 _FALSE = ("0", "false", "no", "off")
 _TRUE = ("1", "true", "yes", "on")
@@ -40,6 +44,13 @@ class Settings:
     openai_include_usage: bool = True
     capture_content: bool = False
     content_max_length: int = 8192
+    # Cost in currency (needs tokentrace[cost] or a price file); prices from the file win.
+    cost: bool = True
+    prices_file: str | None = None
+    # OpenTelemetry baggage entries copied onto spans and metric points as attribution dimensions.
+    baggage_keys: tuple[str, ...] = ()
+    # Distinct values each attribution dimension may take on metrics; later ones become ``_other``.
+    attribute_value_limit: int = 100
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,4 +61,10 @@ class Settings:
             openai_include_usage=env_flag(ENV_OPENAI_INCLUDE_USAGE, True),
             capture_content=content_mode in _CONTENT_ON_SPANS,
             content_max_length=_env_int(ENV_CONTENT_MAX_LENGTH, 8192),
+            cost=env_flag(ENV_COST, True),
+            prices_file=os.environ.get(ENV_PRICES_FILE, "").strip() or None,
+            baggage_keys=tuple(
+                filter(None, (key.strip() for key in os.environ.get(ENV_BAGGAGE_KEYS, "").split(",")))
+            ),
+            attribute_value_limit=_env_int(ENV_ATTRIBUTE_VALUE_LIMIT, 100),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from decimal import Decimal
 from itertools import islice
 from time import perf_counter
 
@@ -14,10 +15,13 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from tokentrace._core import semconv
+from tokentrace._core.attribution import Attribution
 from tokentrace._core.config import Settings
+from tokentrace._core.cost import cost_attributes, pricer_for
 from tokentrace._core.counters import TokenTotals, token_totals
 from tokentrace._core.instruments import Instruments, MetricSeries, create_instruments, metric_attributes
 from tokentrace._core.invocation import Invocation, RequestFacts
+from tokentrace._core.rollup import add_to_frames
 from tokentrace._core.usage import ModalityCounts, TokenUsage
 from tokentrace.version import __version__
 
@@ -70,6 +74,8 @@ class Emitter:
         self._instruments: Instruments = create_instruments(meter)
         self._totals: TokenTotals | None = token_totals(meter) if self.settings.token_counters else None
         self._series_attributes: dict[MetricSeries, _SeriesAttributes] = {}
+        self._attribution = Attribution(self.settings.baggage_keys, self.settings.attribute_value_limit)
+        self._pricer = pricer_for(self.settings)
 
     def start(self, facts: RequestFacts, parent: Invocation | None = None) -> Invocation:
         """Begin an invocation; nested under ``parent`` it gets no span of its own."""
@@ -82,9 +88,13 @@ class Emitter:
             attributes[semconv.GEN_AI_REQUEST_STREAM] = True
         if facts.attributes:
             attributes.update(facts.attributes)
+        scope = self._attribution.capture()
+        if scope is not None:
+            attributes.update(scope.span_attributes)
         name = f"{facts.operation} {facts.model}" if facts.model else facts.operation
         span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         invocation = Invocation(facts, span, None, perf_counter())
+        invocation.scope = scope
         invocation.context = otel_context.set_value(
             INVOCATION_KEY, weakref.ref(invocation), trace.set_span_in_context(span)
         )
@@ -104,15 +114,35 @@ class Emitter:
             return
         ended_at = perf_counter()
         usage = invocation.effective_usage
+        cost = self._account(invocation, usage)
         span = invocation.span
         if span is not None and span.is_recording():
-            span.set_attributes(self._response_attributes(invocation, usage))
+            attributes = self._response_attributes(invocation, usage)
+            if cost is not None:
+                attributes.update(cost_attributes(cost))
+            span.set_attributes(attributes)
             if invocation.error_type is not None:
                 span.set_status(Status(StatusCode.ERROR, invocation.error_type))
         if span is not None:
             span.end()
         if not invocation.replayed:
-            self._record_metrics(invocation, usage, ended_at)
+            self._record_metrics(invocation, usage, ended_at, cost)
+
+    def _account(self, invocation: Invocation, usage: TokenUsage | None) -> Decimal | None:
+        """The call's cost, and its count in the ``track()`` blocks it started in: consumption only.
+
+        Token-counting calls and answers replayed from a cache consumed nothing.
+        """
+        if not invocation.facts.records_usage_metrics or invocation.replayed:
+            return None
+        cost = None
+        if self._pricer is not None and usage is not None:
+            models = (invocation.response_model, invocation.facts.model)
+            cost = self._pricer.cost(invocation.provider, *models, usage)
+        scope = invocation.scope
+        if scope is not None and scope.frames:
+            add_to_frames(scope.frames, usage, cost, failed=invocation.error_type is not None)
+        return cost
 
     def _response_attributes(
         self, invocation: Invocation, usage: TokenUsage | None
@@ -164,7 +194,9 @@ class Emitter:
             self._series_attributes[series] = cached
         return cached
 
-    def _record_metrics(self, invocation: Invocation, usage: TokenUsage | None, ended_at: float) -> None:
+    def _record_metrics(
+        self, invocation: Invocation, usage: TokenUsage | None, ended_at: float, cost: Decimal | None
+    ) -> None:
         facts = invocation.facts
         series: MetricSeries = (
             facts.operation,
@@ -173,6 +205,7 @@ class Emitter:
             invocation.response_model,
             invocation.server_address,
             invocation.server_port,
+            invocation.scope.metric_dimensions if invocation.scope is not None else (),
         )
         attributes, input_attributes, output_attributes = self._attributes_of(series)
         ctx = invocation.context
@@ -193,6 +226,8 @@ class Emitter:
             for at in islice(chunk_times, 1, None):
                 per_chunk.record(at - previous, attributes, context=_NO_EXEMPLAR)
                 previous = at
+        if cost is not None:
+            instruments.operation_cost.record(float(cost), attributes, context=ctx)
         if usage is None or not facts.records_usage_metrics:
             return
         token_usage = instruments.token_usage

@@ -18,6 +18,7 @@ class Instruments:
     operation_duration: Histogram
     time_to_first_chunk: Histogram
     time_per_output_chunk: Histogram
+    operation_cost: Histogram
 
 
 def create_instruments(meter: Meter) -> Instruments:
@@ -48,12 +49,21 @@ def create_instruments(meter: Meter) -> Instruments:
             description="Time between consecutive chunks of a streamed response",
             explicit_bucket_boundaries_advisory=durations,
         ),
+        operation_cost=meter.create_histogram(
+            semconv.GEN_AI_CLIENT_OPERATION_COST,
+            unit=semconv.COST_UNIT,
+            description="Cost of a GenAI operation, computed from its usage and a price list",
+            explicit_bucket_boundaries_advisory=list(semconv.COST_BUCKETS),
+        ),
     )
 
 
 # What identifies a metric series: operation, provider, request model, response model, server
-# address and port. A tuple, so that per-call code can key sums by it without building a dict.
-MetricSeries = tuple[str, str, str | None, str | None, str | None, int | None]
+# address and port, and the attribution dimensions (sorted pairs, usually none). A tuple, so that
+# per-call code can key sums by it without building a dict.
+MetricSeries = tuple[
+    str, str, str | None, str | None, str | None, int | None, tuple[tuple[str, AttributeValue], ...]
+]
 
 
 def metric_attributes(
@@ -63,6 +73,7 @@ def metric_attributes(
     response_model: str | None,
     server_address: str | None,
     server_port: int | None,
+    dimensions: tuple[tuple[str, AttributeValue], ...] = (),
 ) -> dict[str, AttributeValue]:
     """What spans (at their start) and every metric point carry: the attributes sampling and grouping need."""
     attributes: dict[str, AttributeValue] = {
@@ -77,4 +88,6 @@ def metric_attributes(
         attributes[semconv.SERVER_ADDRESS] = server_address
         if server_port is not None:
             attributes[semconv.SERVER_PORT] = server_port
+    if dimensions:
+        attributes.update(dimensions)
     return attributes

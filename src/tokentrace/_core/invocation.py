@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import Span
 
+    from tokentrace._core.attribution import Scope
+
 _NO_ATTRIBUTES: Mapping[str, AttributeValue] = MappingProxyType({})
 
 
@@ -65,6 +67,7 @@ class Invocation:
         "parent",
         "nested_usage",
         "replayed",
+        "scope",
         "__weakref__",
     )
 
@@ -100,6 +103,8 @@ class Invocation:
         # Answered from a cache without calling the provider (LangChain's cache): the span stays,
         # but there was no provider operation to time and no consumption to count.
         self.replayed = False
+        # Attribution dimensions and track() blocks current when the call started (None: neither).
+        self.scope: Scope | None = None
 
     def set_usage(self, usage: TokenUsage | None) -> None:
         """Record the call's usage (a later report replaces an earlier one)."""

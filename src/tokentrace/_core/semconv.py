@@ -46,6 +46,13 @@ GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tok
 GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 
+# Cost of one inference call, as the open proposal genai#443 names it (description of 2026-08-09).
+GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
+COST_SOURCE_LOCAL: Final = "local"  # computed here from the usage and a price list (``provider``: reported)
+CURRENCY_USD: Final = "USD"
+
 # Opt-in content attributes (semconv section 4); only written when capture is switched on.
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
@@ -125,6 +132,9 @@ GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS: Final = (
     "gen_ai.client.inference.usage.reasoning.output_tokens"
 )
 
+# Cost per inference call (genai#443), in the currency its unit names.
+GEN_AI_CLIENT_OPERATION_COST: Final = "gen_ai.client.operation.cost"
+
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
 TOKEN_TYPE_INPUT: Final = "input"
@@ -133,6 +143,8 @@ MODALITY_UNKNOWN: Final = "unknown"
 
 TOKEN_UNIT: Final = "{token}"
 SECONDS_UNIT: Final = "s"
+# UCUM has no currency units; an annotation keeps the ISO 4217 code readable (and out of Prometheus names).
+COST_UNIT: Final = "{USD}"
 
 # Advised ExplicitBucketBoundaries (semconv section 2.1).
 TOKEN_USAGE_BUCKETS: Final = (
@@ -140,6 +152,12 @@ TOKEN_USAGE_BUCKETS: Final = (
 )  # fmt: skip
 DURATION_BUCKETS: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+# genai#443 advises no boundaries for the cost histogram; these span a cheap embedding call (a
+# millionth of a dollar) to a long agent turn on a large model (tens of dollars), ~x3 apart.
+COST_BUCKETS: Final = (
+    0.000001, 0.000003, 0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003,
+    0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0,
 )  # fmt: skip
 
 # --- operation names -------------------------------------------------------------------------------
@@ -175,3 +193,22 @@ PROVIDER_OPENROUTER: Final = "openrouter"
 # The response was replayed from LangChain's cache: no provider call, no consumption.
 TOKENTRACE_LANGCHAIN_CACHE_HIT: Final = "tokentrace.langchain.cache_hit"
 TOKENTRACE_COMPUTE_TOKENS_PER_ROLE_PREFIX: Final = "tokentrace.compute_tokens."
+
+# Totals of a ``tokentrace.track(record_on_span=True)`` block, on the span current at its end. A
+# namespace of their own, not ``gen_ai.usage.*``: a backend summing usage over spans must not count
+# the calls twice (genai#19 asks for a separate aggregate namespace).
+TOKENTRACE_ROLLUP_CALLS: Final = "tokentrace.rollup.calls"
+TOKENTRACE_ROLLUP_FAILED_CALLS: Final = "tokentrace.rollup.failed_calls"
+TOKENTRACE_ROLLUP_UNPRICED_CALLS: Final = "tokentrace.rollup.unpriced_calls"
+TOKENTRACE_ROLLUP_INPUT_TOKENS: Final = "tokentrace.rollup.input_tokens"
+TOKENTRACE_ROLLUP_OUTPUT_TOKENS: Final = "tokentrace.rollup.output_tokens"
+TOKENTRACE_ROLLUP_CACHE_READ_INPUT_TOKENS: Final = "tokentrace.rollup.cache_read.input_tokens"
+TOKENTRACE_ROLLUP_CACHE_WRITE_INPUT_TOKENS: Final = "tokentrace.rollup.cache_write.input_tokens"
+TOKENTRACE_ROLLUP_REASONING_OUTPUT_TOKENS: Final = "tokentrace.rollup.reasoning.output_tokens"
+TOKENTRACE_ROLLUP_COST_AMOUNT: Final = "tokentrace.rollup.cost.amount"
+TOKENTRACE_ROLLUP_COST_CURRENCY: Final = "tokentrace.rollup.cost.currency"
+
+# Attribution: a dimension value past the per-dimension cap is recorded on metrics as this.
+ATTRIBUTE_VALUE_OTHER: Final = "_other"
+# Attribution keys may not shadow what the conventions or tokentrace define.
+RESERVED_ATTRIBUTE_PREFIXES: Final = ("gen_ai.", "server.", "error.", "tokentrace.", "otel.")
