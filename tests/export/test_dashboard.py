@@ -16,6 +16,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -42,6 +43,7 @@ from tests.export.workload import (
     openai_round,
 )
 from tokentrace._core import semconv
+from tokentrace._core.cost import reset_pricers
 from tokentrace.testing import FakeProvider
 
 STACK = REPO / "collector-config"
@@ -51,6 +53,14 @@ ROUNDS = 2
 # What one round adds, per (provider, request model): OpenAI without cache writes, Anthropic with.
 ROUND = {**OPENAI_ROUND, **ANTHROPIC_ROUND}
 WINDOW = "10m"  # stands in for $__rate_interval and $__range: covers the whole workload
+# The workload's prices (USD per million tokens), from a price file the scene hands tokentrace.
+PRICES = {
+    "openai": {
+        "gpt-4o-mini": {"input": 0.15, "cached_input": 0.075, "output": 0.6},
+        "o4-mini": {"input": 1.1, "cached_input": 0.275, "output": 4.4},
+    },
+    "anthropic": {"claude-haiku-4-5": {"input": 1, "cached_input": 0.1, "cache_write": 1.25, "output": 5}},
+}
 
 Labels = frozenset[tuple[str, str]]
 Series = dict[Labels, float]
@@ -82,6 +92,9 @@ def prometheus_metric_names() -> set[str]:
         seconds = name != semconv.GEN_AI_CLIENT_TOKEN_USAGE
         base = name.replace(".", "_") + ("_seconds" if seconds else "")
         names |= {base + "_bucket", base + "_sum", base + "_count"}
+    # The cost unit is an annotation ({USD}), which Prometheus naming leaves out.
+    base = semconv.GEN_AI_CLIENT_OPERATION_COST.replace(".", "_")
+    names |= {base + "_bucket", base + "_sum", base + "_count"}
     for name in (
         semconv.GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS,
         semconv.GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS,
@@ -210,17 +223,40 @@ class Scene:
         return value / self.interval
 
 
+def round_cost(provider: str, model: str, totals: Totals) -> float:
+    """What one round costs at PRICES: uncached input, cache reads, cache writes and output at their rates."""
+    price = {key: Decimal(str(value)) for key, value in PRICES[provider][model].items()}
+    cache_write = totals.cache_write or 0
+    uncached = totals.input - totals.cache_read - cache_write
+    cost = (
+        uncached * price["input"]
+        + totals.cache_read * price["cached_input"]
+        + cache_write * price.get("cache_write", price["input"])
+        + totals.output * price["output"]
+    ) / 1_000_000
+    return float(cost)
+
+
 @pytest.fixture(scope="module")
 def scene(
-    collector: Collector, victoria_metrics: VictoriaMetrics, fake_provider: FakeProvider
+    collector: Collector,
+    victoria_metrics: VictoriaMetrics,
+    fake_provider: FakeProvider,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Scene]:
     service = f"{SERVICE_PREFIX}-{uuid.uuid4().hex[:8]}"
     pipeline = make_pipeline(*otlp_exporters("grpc", collector.grpc_endpoint), service_name=service)
-    tokentrace.instrument(
-        ["openai", "anthropic"],
-        tracer_provider=pipeline.tracer_provider,
-        meter_provider=pipeline.meter_provider,
-    )
+    prices = tmp_path_factory.mktemp("prices") / "prices.json"
+    prices.write_text(json.dumps(PRICES))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TOKENTRACE_COST", "true")
+        env.setenv("TOKENTRACE_PRICES_FILE", str(prices))
+        reset_pricers()
+        tokentrace.instrument(
+            ["openai", "anthropic"],
+            tracer_provider=pipeline.tracer_provider,
+            meter_provider=pipeline.meter_provider,
+        )
     try:
         fake_provider.reset()
         client = openai_client(fake_provider)
@@ -411,7 +447,21 @@ EXPECTED: dict[tuple[str, str], Callable[[Scene], Series]] = {
         labels(gen_ai_token_type=kind): quantiles_from_values(0.95, calls)
         for kind, calls in per_call(s).items()
     },
+    ("Total cost", "A"): lambda s: {
+        labels(): ROUNDS * sum(round_cost(p, m, t) for (p, m), t in s.per_round.items())
+    },
+    ("Cost by model", "A"): lambda s: cost_by_model(s, lambda cost: ROUNDS * cost),
+    ("Cost per hour by model", "A"): lambda s: cost_by_model(s, lambda cost: 3600 * s.rate(cost)),
 }
+
+
+def cost_by_model(scene: Scene, value: Callable[[float], float]) -> Series:
+    return {
+        labels(gen_ai_provider_name=provider, gen_ai_request_model=model): value(
+            round_cost(provider, model, totals)
+        )
+        for (provider, model), totals in scene.per_round.items()
+    }
 
 
 def per_call(scene: Scene) -> dict[str, list[int]]:

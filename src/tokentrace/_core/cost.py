@@ -34,6 +34,7 @@ from tokentrace._core.usage import TokenUsage
 _log = logging.getLogger("tokentrace")
 
 _MILLION: Final = Decimal(1_000_000)
+_ZERO: Final = Decimal(0)
 _CACHE_LIMIT: Final = 4096
 
 # gen_ai.provider.name -> genai-prices provider id. Only providers listed here are priced by the
@@ -151,6 +152,11 @@ def _price_value(where: str, name: str, value: Any) -> Decimal:
     return price
 
 
+# A model's input, cache-read, cache-write and output rates (Decimal or the library's TieredPrices),
+# cache rates defaulting to the input rate as in genai-prices.
+_Rates = tuple[Any, Any, Any, Any]
+
+
 class _Library:
     """genai-prices' bundled data, looked up once per provider and model."""
 
@@ -165,6 +171,8 @@ class _Library:
         # (id of a ModelPrice, usage shape) -> whether the fast calculation matched the library's.
         # The ModelPrice is kept in the value so that its id is not reused while the entry lives.
         self._checked: dict[tuple[int, tuple[Any, ...]], tuple[Any, bool]] = {}
+        # id of a ModelPrice -> (the ModelPrice, its four rates or None when they are not plain prices).
+        self._rates: dict[int, tuple[Any, _Rates | None]] = {}
 
     def model(self, provider_id: str, model: str) -> Any:
         key = (provider_id, model)
@@ -180,26 +188,37 @@ class _Library:
         return info
 
     def cost(self, info: Any, usage: TokenUsage) -> Decimal | None:
+        # Per call: prices can depend on the date (the library's conditional prices).
         price = info.get_prices(datetime.now(tz=timezone.utc))
         audio = _audio_counts(usage)
-        fast = None if audio else _fast_cost(price, usage, self._tiered)
-        if fast is not None:
-            shape = (
-                fast[1],
-                usage.cache_read is not None,
-                usage.cache_write is not None,
-                bool(usage.reasoning),
+        rates = None if audio else self._rates_of(price)
+        if rates is None:
+            return self._library_cost(price, usage, audio)
+        fast, tiers = _fast_cost(rates, usage, self._tiered)
+        shape = (tiers, usage.cache_read is not None, usage.cache_write is not None, bool(usage.reasoning))
+        checked = self._checked.get((id(price), shape))
+        if checked is not None:
+            return fast if checked[1] else self._library_cost(price, usage, audio)
+        exact = self._library_cost(price, usage, audio)
+        if len(self._checked) >= _CACHE_LIMIT:
+            self._checked.clear()
+        self._checked[(id(price), shape)] = (price, exact == fast)
+        return exact
+
+    def _rates_of(self, price: Any) -> _Rates | None:
+        """Input, cache-read, cache-write and output rates of a price (read once: its attributes are slow)."""
+        cached = self._rates.get(id(price))
+        if cached is None:
+            base = price.input_mtok
+            rates = tuple(
+                base if value is None else value
+                for value in (base, price.cache_read_mtok, price.cache_write_mtok, price.output_mtok)
             )
-            checked = self._checked.get((id(price), shape))
-            if checked is not None and checked[1]:
-                return fast[0]
-            if checked is None:
-                exact = self._library_cost(price, usage, audio)
-                if len(self._checked) >= _CACHE_LIMIT:
-                    self._checked.clear()
-                self._checked[(id(price), shape)] = (price, exact == fast[0])
-                return exact
-        return self._library_cost(price, usage, audio)
+            usable = all(value is None or isinstance(value, (Decimal, self._tiered)) for value in rates)
+            if len(self._rates) >= _CACHE_LIMIT:
+                self._rates.clear()
+            cached = self._rates[id(price)] = (price, rates if usable else None)
+        return cached[1]
 
     def _library_cost(self, price: Any, usage: TokenUsage, audio: dict[str, int]) -> Decimal | None:
         counts = {
@@ -232,38 +251,31 @@ def _audio_counts(usage: TokenUsage) -> dict[str, int]:
     return found
 
 
-def _fast_cost(price: Any, usage: TokenUsage, tiered: type[Any]) -> tuple[Decimal, tuple[int, ...]] | None:
-    """Text input, cache reads and writes, and output at the model's rates, with the tier used."""
+def _fast_cost(rates: _Rates, usage: TokenUsage, tiered: type[Any]) -> tuple[Decimal, tuple[int, ...]]:
+    """Uncached input, cache reads, cache writes and output at their rates, and the tiers used."""
     total_input = usage.input or 0
     tiers: list[int] = []
-
-    def rate(value: Any, fallback: Any = None) -> Decimal:
-        chosen = fallback if value is None else value
-        if chosen is None:
-            return Decimal(0)
-        if isinstance(chosen, tiered):
+    applicable = []
+    for value in rates:
+        if value is None:
+            applicable.append(_ZERO)
+        elif isinstance(value, tiered):
             # The tier is chosen by the call's total input, as genai-prices does: the highest passed.
-            steps: list[Any] = chosen.tiers
+            steps: list[Any] = value.tiers
             index = next((i for i in range(len(steps), 0, -1) if total_input > steps[i - 1].start), 0)
             tiers.append(index)
-            applicable: Decimal = chosen.base if index == 0 else steps[index - 1].price
-            return applicable
-        if isinstance(chosen, Decimal):
-            return chosen
-        raise TypeError(f"unexpected price {chosen!r}")
-
+            applicable.append(value.base if index == 0 else steps[index - 1].price)
+        else:
+            applicable.append(value)
+    input_rate, cache_read_rate, cache_write_rate, output_rate = applicable
     cache_read = usage.cache_read or 0
     cache_write = usage.cache_write or 0
-    input_rate = rate(price.input_mtok)
-    try:
-        total = (
-            (total_input - cache_read - cache_write) * input_rate
-            + cache_read * rate(price.cache_read_mtok, price.input_mtok)
-            + cache_write * rate(price.cache_write_mtok, price.input_mtok)
-            + (usage.output or 0) * rate(price.output_mtok)
-        )
-    except TypeError:
-        return None
+    total = (
+        (total_input - cache_read - cache_write) * input_rate
+        + cache_read * cache_read_rate
+        + cache_write * cache_write_rate
+        + (usage.output or 0) * output_rate
+    )
     return total / _MILLION, tuple(tiers)
 
 
