@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tokentrace._core.cost import reset_pricers
 from tokentrace._demo.runner import run_demo
 
 
@@ -37,14 +39,16 @@ def _table(text: str) -> list[list[str]]:
         if not line.strip():
             break
         cells = line.split()
-        rows.append(cells[:-1])  # avg ms varies from run to run
+        rows.append(cells[:-2] + cells[-1:])  # avg ms (next to last) varies from run to run
     closing = next(line for line in lines[header:] if line.endswith("read back from the recorded metrics."))
     return [*rows, [closing]]
 
 
 # google-genai's async client subclasses aiohttp's ClientSession, which aiohttp warns about (not ours to fix).
 @pytest.mark.filterwarnings("ignore:Inheritance class Aiohttp:DeprecationWarning")
-def test_readme_sample_output_is_what_the_whole_demo_prints() -> None:
+def test_readme_sample_output_is_what_the_whole_demo_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKENTRACE_COST", "true")  # the sample shows genai-prices' list prices
+    reset_pricers()
     out = io.StringIO()
     assert run_demo(None, out) == 0, out.getvalue()
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -69,6 +73,31 @@ def test_demo_fails_when_the_calls_record_no_telemetry() -> None:
     with suppress_instrumentation():  # the SDK calls go through, tokentrace records nothing
         assert run_demo(["openai"], out) == 1
     assert "FAILED openai: the calls went through but tokentrace recorded no span" in out.getvalue()
+
+
+def test_demo_cost_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"openai": {"gpt-4o-mini": {"input": 1, "cached_input": 0.5, "output": 2}}}))
+    monkeypatch.setenv("TOKENTRACE_COST", "true")
+    monkeypatch.setenv("TOKENTRACE_PRICES_FILE", str(prices))
+    monkeypatch.setattr("tokentrace._core.cost._Library", _no_library)  # only the file prices here
+    reset_pricers()
+    out = io.StringIO()
+    try:
+        assert run_demo(["openai"], out) == 0
+    finally:
+        reset_pricers()
+    lines = out.getvalue().splitlines()
+    header = lines[2].split()
+    assert header[-2:] == ["cost", "USD"]
+    cells = {tuple(line.split()[:3]): line.split() for line in lines[4:] if line.startswith("openai")}
+    # Three chat calls: 65 uncached input at $1, 1152 cached at $0.50, 9 output at $2 per million.
+    assert cells[("openai", "chat", "gpt-4o-mini")][-1] == f"{3 * (65 * 1 + 1152 * 0.5 + 9 * 2) / 1e6:.8f}"
+    assert cells[("openai", "chat", "o4-mini")][-1] == "-"  # not in the file: not priced
+
+
+def _no_library() -> None:
+    raise ImportError("genai-prices left out of this test")
 
 
 @pytest.mark.slow

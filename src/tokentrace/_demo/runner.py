@@ -44,6 +44,8 @@ class Row:
     cache_read: int = 0
     reasoning: int = 0
     duration: float = 0.0
+    # USD summed from the cost histogram; None when no call of the row was priced.
+    cost: float | None = None
 
 
 def _points(metrics_data: Any, name: str) -> Iterable[Any]:
@@ -83,6 +85,9 @@ def build_rows(metrics_data: Any) -> dict[tuple[str, str], Row]:
         rows[key(point)].cache_read += int(point.value)
     for point in _points(metrics_data, semconv.GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS):
         rows[key(point)].reasoning += int(point.value)
+    for point in _points(metrics_data, semconv.GEN_AI_CLIENT_OPERATION_COST):
+        row = rows[key(point)]
+        row.cost = (row.cost or 0.0) + point.sum
     return dict(rows)
 
 
@@ -98,10 +103,12 @@ def render(rows: dict[tuple[str, str], Row], out: TextIO) -> None:
         "cached",
         "reasoning",
         "avg ms",
+        "cost USD",
     )
     lines = [
         (provider, model, str(row.calls), str(row.errors), str(row.input), str(row.output),
-         str(row.cache_read), str(row.reasoning), f"{1000 * row.duration / max(row.calls, 1):.1f}")
+         str(row.cache_read), str(row.reasoning), f"{1000 * row.duration / max(row.calls, 1):.1f}",
+         "-" if row.cost is None else f"{row.cost:.8f}")
         for (provider, model), row in sorted(rows.items())
     ]  # fmt: skip
     widths = [max(len(cell) for cell in column) for column in zip(header, *lines, strict=False)]
@@ -182,6 +189,9 @@ def run_demo(providers: Sequence[str] | None = None, out: TextIO = sys.stdout) -
     out.write(f"tokentrace {tokentrace.__version__} demo: {names} against the fake provider\n\n")
     render(rows, out)
     out.write(f"\n{len(spans.get_finished_spans())} spans; table read back from the recorded metrics.\n")
+    out.write(
+        "cost USD: list prices from genai-prices (or TOKENTRACE_PRICES_FILE); -: not priced or cost off.\n"
+    )
     if exporting:
         tracer_provider.force_flush()
         meter_provider.force_flush()
