@@ -21,6 +21,10 @@ def test_readme_documents_every_configuration_variable() -> None:
         "TOKENTRACE_OPENAI_INCLUDE_USAGE",
         "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
         "TOKENTRACE_CAPTURE_CONTENT_MAX_LENGTH",
+        "TOKENTRACE_COST",
+        "TOKENTRACE_PRICES_FILE",
+        "TOKENTRACE_BAGGAGE_KEYS",
+        "TOKENTRACE_ATTRIBUTE_VALUE_LIMIT",
     ):
         assert variable in README, variable
 
