@@ -303,3 +303,27 @@ def test_stream_read_after_the_block_counts_in_it(instrument: Callable[..., Any]
     for _ in stream:
         pass
     assert (t.calls, t.input_tokens) == (1, 1217)
+
+
+def test_langchain_over_the_instrumented_sdk_counts_each_call_once(
+    instrument: Callable[..., Any], fake: FakeProvider, telemetry: Telemetry
+) -> None:
+    from langchain_openai import ChatOpenAI
+
+    instrument("openai", "langchain")
+    chat_model = ChatOpenAI(
+        model=CHAT_MODEL,
+        base_url=fake.base_url("openai"),
+        api_key="sk-test",  # type: ignore[arg-type]
+        max_retries=0,
+    )
+    with tokentrace.attributes(feature="rag"), tokentrace.track() as t:
+        for _ in range(2):
+            fake.enqueue("openai.chat", {"usage": CHAT_USAGE})
+            chat_model.invoke("Say hello.")
+    assert (t.calls, t.input_tokens, t.cost) == (2, 2 * 1217, 2 * CHAT_COST)
+    spans = telemetry.spans()
+    assert len(spans) == 2  # one span per model call: LangChain absorbs the SDK call below it
+    assert all(span.attributes["feature"] == "rag" for span in spans)  # type: ignore[index]
+    (cost,) = telemetry.points(semconv.GEN_AI_CLIENT_OPERATION_COST)
+    assert cost.count == 2 and cost.sum == pytest.approx(float(2 * CHAT_COST))

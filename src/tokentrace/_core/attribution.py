@@ -12,6 +12,7 @@ request would grow it without bound.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,8 +89,14 @@ class _ValueLimit:
         with self._lock:
             self._seen.clear()
 
+    def after_fork(self) -> None:
+        # A fork taken while another thread held the lock must not leave the child locked out.
+        self._lock = threading.Lock()
+
 
 VALUE_LIMIT = _ValueLimit()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=VALUE_LIMIT.after_fork)
 
 
 @dataclass(frozen=True, slots=True)

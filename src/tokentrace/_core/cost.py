@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -349,6 +350,19 @@ def _build(prices_file: str | None) -> Pricer | None:
     if library is None and not file_prices:
         return None
     return Pricer(file_prices, library)
+
+
+def _after_fork() -> None:
+    # A fork taken while another thread held a lock must not leave the child locked out.
+    global _PRICERS_LOCK
+    _PRICERS_LOCK = threading.Lock()
+    for pricer in _PRICERS.values():
+        if pricer is not None:
+            pricer._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def reset_pricers() -> None:
