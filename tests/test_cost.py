@@ -65,6 +65,23 @@ def openai_client(fake: FakeProvider) -> OpenAI:
     return OpenAI(base_url=fake.base_url("openai"), api_key="test", max_retries=0)
 
 
+def chat(fake: FakeProvider, model: str = CHAT_MODEL) -> None:
+    """One OpenAI chat call of CHAT_USAGE (CHAT_MODEL is answered as its dated version, others as asked)."""
+    fake.enqueue(
+        "openai.chat", {"usage": CHAT_USAGE} if model == CHAT_MODEL else {"usage": CHAT_USAGE, "model": model}
+    )
+    openai_client(fake).chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+
+
+def claude(fake: FakeProvider, model: str, usage: dict[str, int]) -> None:
+    fake.enqueue("anthropic.messages", {"usage": usage})
+    Anthropic(base_url=fake.base_url("anthropic"), api_key="test", max_retries=0).messages.create(
+        model=model,
+        max_tokens=64,
+        messages=MESSAGES,  # type: ignore[arg-type]
+    )
+
+
 def assert_cost(telemetry: Telemetry, expected: Decimal) -> None:
     span = telemetry.only_span()
     assert span.attributes is not None
@@ -95,8 +112,7 @@ def test_chat_with_cached_input_is_priced_at_the_cache_read_rate(
     instrument: Callable[..., Any], fake: FakeProvider, telemetry: Telemetry
 ) -> None:
     instrument("openai")
-    fake.enqueue("openai.chat", {"usage": CHAT_USAGE})
-    openai_client(fake).chat.completions.create(model=CHAT_MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+    chat(fake)
     price = published("openai", CHAT_MODEL)
     cached = CHAT_USAGE["prompt_tokens_details"]["cached_tokens"]
     uncached = CHAT_USAGE["prompt_tokens"] - cached
@@ -129,12 +145,7 @@ def test_anthropic_cache_reads_and_writes_each_at_their_rate(
     instrument: Callable[..., Any], fake: FakeProvider, telemetry: Telemetry
 ) -> None:
     instrument("anthropic")
-    fake.enqueue("anthropic.messages", {"usage": ANTHROPIC_USAGE})
-    Anthropic(base_url=fake.base_url("anthropic"), api_key="test", max_retries=0).messages.create(
-        model=ANTHROPIC_MODEL,
-        max_tokens=64,
-        messages=MESSAGES,  # type: ignore[arg-type]
-    )
+    claude(fake, ANTHROPIC_MODEL, ANTHROPIC_USAGE)
     price = published("anthropic", ANTHROPIC_MODEL)
     expected = (
         ANTHROPIC_USAGE["input_tokens"] * price.input_mtok
@@ -172,12 +183,7 @@ def test_long_context_takes_the_tier_price(
     (tier,) = price.input_mtok.tiers
     usage = {"input_tokens": tier.start + 1000, "output_tokens": 10}
     instrument("anthropic")
-    fake.enqueue("anthropic.messages", {"usage": usage})
-    Anthropic(base_url=fake.base_url("anthropic"), api_key="test", max_retries=0).messages.create(
-        model=model,
-        max_tokens=64,
-        messages=MESSAGES,  # type: ignore[arg-type]
-    )
+    claude(fake, model, usage)
     (output_tier,) = price.output_mtok.tiers
     assert tier.price > price.input_mtok.base
     expected = (usage["input_tokens"] * tier.price + usage["output_tokens"] * output_tier.price) / MILLION
@@ -266,8 +272,7 @@ def test_unknown_model_gets_no_cost_at_all(
     instrument: Callable[..., Any], fake: FakeProvider, telemetry: Telemetry
 ) -> None:
     instrument("openai")
-    fake.enqueue("openai.chat", {"usage": CHAT_USAGE, "model": "acme-private-model"})
-    openai_client(fake).chat.completions.create(model="acme-private-model", messages=MESSAGES)  # type: ignore[arg-type]
+    chat(fake, "acme-private-model")
     assert_unpriced(telemetry)
 
 
@@ -276,8 +281,7 @@ def test_cost_switched_off(
 ) -> None:
     monkeypatch.setenv("TOKENTRACE_COST", "false")
     instrument("openai")
-    fake.enqueue("openai.chat", {"usage": CHAT_USAGE})
-    openai_client(fake).chat.completions.create(model=CHAT_MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+    chat(fake)
     assert_unpriced(telemetry)
     assert semconv.GEN_AI_CLIENT_OPERATION_COST not in telemetry.collect()
 
@@ -327,8 +331,7 @@ def test_price_file_overrides_genai_prices(
     prices = {"openai": {CHAT_MODEL: {"input": 0.12, "cached_input": 0.03, "output": 0.5}}}
     write_prices(tmp_path, "prices.json", json.dumps(prices), monkeypatch)
     instrument("openai")
-    fake.enqueue("openai.chat", {"usage": CHAT_USAGE})
-    openai_client(fake).chat.completions.create(model=CHAT_MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+    chat(fake)
     # 65 uncached at 0.12, 1152 cached at 0.03, 9 output at 0.5 (USD per million).
     expected = (65 * Decimal("0.12") + 1152 * Decimal("0.03") + 9 * Decimal("0.5")) / MILLION
     assert expected != Decimal(0)
@@ -350,8 +353,7 @@ def test_yaml_price_file_adds_a_fine_tuned_model(
         monkeypatch,
     )
     instrument("openai")
-    fake.enqueue("openai.chat", {"usage": CHAT_USAGE, "model": model})
-    openai_client(fake).chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+    chat(fake, model)
     # No cached_input price: cached tokens are billed at the input rate.
     expected = (1217 * Decimal("0.3") + 9 * Decimal("1.2")) / MILLION
     assert_cost(telemetry, expected)
@@ -369,12 +371,7 @@ def test_price_file_with_cache_write_rate(
     }
     write_prices(tmp_path, "prices.json", json.dumps(prices), monkeypatch)
     instrument("anthropic")
-    fake.enqueue("anthropic.messages", {"usage": ANTHROPIC_USAGE})
-    Anthropic(base_url=fake.base_url("anthropic"), api_key="test", max_retries=0).messages.create(
-        model=ANTHROPIC_MODEL,
-        max_tokens=64,
-        messages=MESSAGES,  # type: ignore[arg-type]
-    )
+    claude(fake, ANTHROPIC_MODEL, ANTHROPIC_USAGE)
     expected = (100 * 1 + 1000 * Decimal("0.1") + 200 * 2 + 50 * 4) / MILLION
     assert_cost(telemetry, Decimal(expected))
 
@@ -389,8 +386,7 @@ def test_unusable_price_file_disables_cost_rather_than_mixing_prices(
 ) -> None:
     write_prices(tmp_path, "prices.json", json.dumps({"openai": {CHAT_MODEL: {"input": 1}}}), monkeypatch)
     instrument("openai")
-    fake.enqueue("openai.chat", {"usage": CHAT_USAGE})
-    openai_client(fake).chat.completions.create(model=CHAT_MODEL, messages=MESSAGES)  # type: ignore[arg-type]
+    chat(fake)
     assert_unpriced(telemetry)
     assert "price file is unusable" in caplog.text
 

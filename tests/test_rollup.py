@@ -29,6 +29,7 @@ from tests.export.workload import (
 from tests.telemetry import Telemetry
 from tokentrace._core import semconv
 from tokentrace._core.cost import reset_pricers
+from tokentrace._core.rollup import Totals
 from tokentrace.testing import FakeProvider
 
 MILLION = Decimal(1_000_000)
@@ -83,18 +84,8 @@ def reasoning(fake: FakeProvider) -> None:
 
 
 def totals(t: tokentrace.Tracker) -> dict[str, Any]:
-    names = (
-        "calls",
-        "failed_calls",
-        "unpriced_calls",
-        "input_tokens",
-        "output_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "reasoning_tokens",
-        "cost",
-    )
-    return {name: getattr(t, name) for name in names}
+    """Every total the tracker exposes (the same names as its sums)."""
+    return {name: getattr(t, name) for name in Totals.__slots__ if not name.startswith("_")}
 
 
 def test_sums_every_call_and_is_readable_during_the_block(
