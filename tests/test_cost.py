@@ -82,6 +82,11 @@ def claude(fake: FakeProvider, model: str, usage: dict[str, int]) -> None:
     )
 
 
+def per_million(*parts: tuple[int, Decimal]) -> Decimal:
+    """The cost of (token count, USD per million tokens) parts."""
+    return sum((count * rate for count, rate in parts), Decimal(0)) / MILLION
+
+
 def assert_cost(telemetry: Telemetry, expected: Decimal) -> None:
     span = telemetry.only_span()
     assert span.attributes is not None
@@ -117,11 +122,11 @@ def test_chat_with_cached_input_is_priced_at_the_cache_read_rate(
     cached = CHAT_USAGE["prompt_tokens_details"]["cached_tokens"]
     uncached = CHAT_USAGE["prompt_tokens"] - cached
     assert price.cache_read_mtok < price.input_mtok  # otherwise this test could not tell them apart
-    expected = (
-        uncached * price.input_mtok
-        + cached * price.cache_read_mtok
-        + CHAT_USAGE["completion_tokens"] * price.output_mtok
-    ) / MILLION
+    expected = per_million(
+        (uncached, price.input_mtok),
+        (cached, price.cache_read_mtok),
+        (CHAT_USAGE["completion_tokens"], price.output_mtok),
+    )
     assert_cost(telemetry, expected)
 
 
@@ -134,10 +139,10 @@ def test_reasoning_tokens_are_priced_as_output(
     price = published("openai", REASONING_MODEL)
     assert price.output_reasoning_mtok is None  # genai-prices prices o4-mini's reasoning as output
     # 151 output tokens, 128 of them reasoning: all 151 are billed (half the cost is reasoning here).
-    expected = (
-        RESPONSES_USAGE["input_tokens"] * price.input_mtok
-        + RESPONSES_USAGE["output_tokens"] * price.output_mtok
-    ) / MILLION
+    expected = per_million(
+        (RESPONSES_USAGE["input_tokens"], price.input_mtok),
+        (RESPONSES_USAGE["output_tokens"], price.output_mtok),
+    )
     assert_cost(telemetry, expected)
 
 
@@ -147,12 +152,12 @@ def test_anthropic_cache_reads_and_writes_each_at_their_rate(
     instrument("anthropic")
     claude(fake, ANTHROPIC_MODEL, ANTHROPIC_USAGE)
     price = published("anthropic", ANTHROPIC_MODEL)
-    expected = (
-        ANTHROPIC_USAGE["input_tokens"] * price.input_mtok
-        + ANTHROPIC_USAGE["cache_read_input_tokens"] * price.cache_read_mtok
-        + ANTHROPIC_USAGE["cache_creation_input_tokens"] * price.cache_write_mtok
-        + ANTHROPIC_USAGE["output_tokens"] * price.output_mtok
-    ) / MILLION
+    expected = per_million(
+        (ANTHROPIC_USAGE["input_tokens"], price.input_mtok),
+        (ANTHROPIC_USAGE["cache_read_input_tokens"], price.cache_read_mtok),
+        (ANTHROPIC_USAGE["cache_creation_input_tokens"], price.cache_write_mtok),
+        (ANTHROPIC_USAGE["output_tokens"], price.output_mtok),
+    )
     assert_cost(telemetry, expected)
 
 
@@ -167,11 +172,11 @@ def test_gemini_thinking_tokens_are_billed(
     price = published("google", "gemini-2.5-flash")
     cached = GEMINI_USAGE["cachedContentTokenCount"]
     output = GEMINI_USAGE["candidatesTokenCount"] + GEMINI_USAGE["thoughtsTokenCount"]
-    expected = (
-        (GEMINI_USAGE["promptTokenCount"] - cached) * price.input_mtok
-        + cached * price.cache_read_mtok
-        + output * price.output_mtok
-    ) / MILLION
+    expected = per_million(
+        ((GEMINI_USAGE["promptTokenCount"] - cached), price.input_mtok),
+        (cached, price.cache_read_mtok),
+        (output, price.output_mtok),
+    )
     assert_cost(telemetry, expected)
 
 
@@ -186,7 +191,7 @@ def test_long_context_takes_the_tier_price(
     claude(fake, model, usage)
     (output_tier,) = price.output_mtok.tiers
     assert tier.price > price.input_mtok.base
-    expected = (usage["input_tokens"] * tier.price + usage["output_tokens"] * output_tier.price) / MILLION
+    expected = per_million((usage["input_tokens"], tier.price), (usage["output_tokens"], output_tier.price))
     assert_cost(telemetry, expected)
 
 
@@ -333,7 +338,7 @@ def test_price_file_overrides_genai_prices(
     instrument("openai")
     chat(fake)
     # 65 uncached at 0.12, 1152 cached at 0.03, 9 output at 0.5 (USD per million).
-    expected = (65 * Decimal("0.12") + 1152 * Decimal("0.03") + 9 * Decimal("0.5")) / MILLION
+    expected = per_million((65, Decimal("0.12")), (1152, Decimal("0.03")), (9, Decimal("0.5")))
     assert expected != Decimal(0)
     assert_cost(telemetry, expected)
 
@@ -355,7 +360,7 @@ def test_yaml_price_file_adds_a_fine_tuned_model(
     instrument("openai")
     chat(fake, model)
     # No cached_input price: cached tokens are billed at the input rate.
-    expected = (1217 * Decimal("0.3") + 9 * Decimal("1.2")) / MILLION
+    expected = per_million((1217, Decimal("0.3")), (9, Decimal("1.2")))
     assert_cost(telemetry, expected)
 
 
@@ -372,8 +377,8 @@ def test_price_file_with_cache_write_rate(
     write_prices(tmp_path, "prices.json", json.dumps(prices), monkeypatch)
     instrument("anthropic")
     claude(fake, ANTHROPIC_MODEL, ANTHROPIC_USAGE)
-    expected = (100 * 1 + 1000 * Decimal("0.1") + 200 * 2 + 50 * 4) / MILLION
-    assert_cost(telemetry, Decimal(expected))
+    expected = per_million((100, Decimal(1)), (1000, Decimal("0.1")), (200, Decimal(2)), (50, Decimal(4)))
+    assert_cost(telemetry, expected)
 
 
 def test_unusable_price_file_disables_cost_rather_than_mixing_prices(
