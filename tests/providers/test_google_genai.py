@@ -19,6 +19,7 @@ from google.genai import errors, types
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, StatusCode
 
+from tests.sdk_versions import release, requires, requires_parameter
 from tests.telemetry import Telemetry
 from tokentrace._core.emitter import Emitter
 from tokentrace._core.invocation import RequestFacts
@@ -1296,6 +1297,10 @@ def test_role_name() -> None:
     assert role_name(None) == "unknown"
 
 
+# Newer releases report embeddings usage on the response itself.
+EMBED_USAGE_METADATA = "usage_metadata" in types.EmbedContentResponse.model_fields
+
+
 def _embedding(token_count: float | None = None) -> types.ContentEmbedding:
     statistics = None if token_count is None else types.ContentEmbeddingStatistics(token_count=token_count)
     return types.ContentEmbedding(values=[0.1], statistics=statistics)
@@ -1310,9 +1315,14 @@ def _embedding(token_count: float | None = None) -> types.ContentEmbedding:
         pytest.param(
             types.EmbedContentResponse(
                 embeddings=[_embedding(8.0)], usage_metadata=types.UsageMetadata(prompt_token_count=9)
-            ),
+            )
+            if EMBED_USAGE_METADATA
+            else None,
             TokenUsage(input=9),
             id="vertex-usage-metadata-wins",
+            marks=pytest.mark.skipif(
+                not EMBED_USAGE_METADATA, reason=f"{release(types)}: EmbedContentResponse has no usage_metadata"
+            ),
         ),
         pytest.param(
             types.EmbedContentResponse(embeddings=[_embedding(8.0), _embedding(5.0)]),

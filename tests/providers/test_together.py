@@ -29,9 +29,16 @@ PATHS = [
 ]
 
 
+def together_base_url(fake: FakeProvider) -> str:
+    """The fake provider's Together URL as this release expects it: before 2.x's paths named
+    ``/v1`` themselves, the base URL carried it (``https://api.together.xyz/v1``)."""
+    default = str(together.Together(api_key="test").base_url).rstrip("/")
+    return fake.base_url("together") + ("/v1" if default.endswith("/v1") else "")
+
+
 async def chat(fake: FakeProvider, *, is_async: bool, stream: bool, **kwargs: Any) -> Any:
     """One call as the application sees it: the response's or every chunk's ``model_dump()``."""
-    base_url = fake.base_url("together")
+    base_url = together_base_url(fake)
     if is_async:
         async with together.AsyncTogether(api_key="test", base_url=base_url, max_retries=0) as aclient:
             result = await aclient.chat.completions.create(
@@ -141,7 +148,7 @@ def test_default_endpoint_is_the_inference_host(monkeypatch: pytest.MonkeyPatch,
     facts = endpoint.request(default, (), {"model": MODEL, "messages": MESSAGES})
     assert facts is not None
     assert (facts.server_address, facts.server_port) == ("api-inference.together.ai", 443)
-    local = together.Together(api_key="test", base_url=fake.base_url("together")).chat.completions
+    local = together.Together(api_key="test", base_url=together_base_url(fake)).chat.completions
     facts = endpoint.request(local, (), {"model": MODEL, "messages": MESSAGES, "stream": True})
     assert facts is not None
     assert (facts.server_address, facts.server_port, facts.stream) == ("127.0.0.1", fake.port, True)
@@ -163,7 +170,7 @@ async def test_async_stream_broken_midway(
     fake.enqueue("together.chat", {"cut_after": cut_after})
     received = []
     async with together.AsyncTogether(
-        api_key="test", base_url=fake.base_url("together"), max_retries=0
+        api_key="test", base_url=together_base_url(fake), max_retries=0
     ) as aclient:
         stream = await aclient.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
         with pytest.raises(httpx.RemoteProtocolError):
@@ -178,7 +185,7 @@ async def test_async_stream_broken_midway(
 
 def test_stream_closed_early(fake: FakeProvider, instrument: Any, telemetry: Telemetry) -> None:
     instrument("together")
-    client = together.Together(api_key="test", base_url=fake.base_url("together"), max_retries=0)
+    client = together.Together(api_key="test", base_url=together_base_url(fake), max_retries=0)
     with client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True) as stream:
         first = next(stream)
     assert first.choices[0].delta.role == "assistant"
@@ -256,7 +263,7 @@ def test_seed_example_end_to_end(fake: FakeProvider, instrument: Any, telemetry:
     instrument("together")
     fake.enqueue("together.chat", {"usage": SEED_TOKEN_USAGE, "finish_reason": "eos"})
     together.Together(
-        api_key="test", base_url=fake.base_url("together"), max_retries=0
+        api_key="test", base_url=together_base_url(fake), max_retries=0
     ).chat.completions.create(model=model, messages=MESSAGES)
     span = telemetry.only_span()
     assert_attributes(

@@ -68,9 +68,12 @@ def apply_patches(targets: Iterable[WrapTarget], emitter: Emitter, switch: Switc
     """Wrap every target that exists in the installed SDK version; skip the others quietly.
 
     SDK versions differ in which methods they have (``parse`` appeared late, beta classes come and
-    go), so a missing target is feature detection, not an error.
+    go), so a missing target is feature detection, not an error. Adapters name a class under each
+    module path it has had across SDK versions; where a package re-exports it, two paths reach the
+    same class, which is wrapped once.
     """
     patches: list[Patch] = []
+    seen: set[tuple[int, str]] = set()
     for target in targets:
         try:
             owner, attribute = _resolve(target.module, target.name)
@@ -79,6 +82,9 @@ def apply_patches(targets: Iterable[WrapTarget], emitter: Emitter, switch: Switc
         except (ImportError, AttributeError):
             logger.debug("tokentrace: %s.%s not found; not wrapped", target.module, target.name)
             continue
+        if (id(owner), attribute) in seen:
+            continue
+        seen.add((id(owner), attribute))
         original = vars(owner).get(attribute, _MISSING)
         wrapt.wrap_function_wrapper(owner, attribute, target.wrapper(emitter, switch))
         patches.append(Patch(owner, attribute, original, vars(owner)[attribute]))

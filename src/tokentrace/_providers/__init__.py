@@ -28,22 +28,22 @@ class ProviderEntry:
 REGISTRY: dict[str, ProviderEntry] = {
     entry.name: entry
     for entry in (
-        ProviderEntry("openai", "openai", ("openai >= 1.40, < 4",), "tokentrace._providers.openai"),
+        ProviderEntry("openai", "openai", ("openai >= 1.55.3, < 4",), "tokentrace._providers.openai"),
         ProviderEntry(
-            "anthropic", "anthropic", ("anthropic >= 0.40, < 3",), "tokentrace._providers.anthropic"
+            "anthropic", "anthropic", ("anthropic >= 0.44, < 3",), "tokentrace._providers.anthropic"
         ),
         ProviderEntry(
             "google_genai",
             "google.genai",
-            ("google-genai >= 1.0, < 4",),
+            ("google-genai >= 1.8, < 4",),
             "tokentrace._providers.google_genai",
         ),
-        ProviderEntry("bedrock", "botocore", ("botocore >= 1.34, < 2",), "tokentrace._providers.bedrock"),
-        ProviderEntry("mistralai", "mistralai", ("mistralai >= 1.2, < 4",), "tokentrace._providers.mistral"),
+        ProviderEntry("bedrock", "botocore", ("botocore >= 1.38, < 2",), "tokentrace._providers.bedrock"),
+        ProviderEntry("mistralai", "mistralai", ("mistralai >= 1.10, < 4",), "tokentrace._providers.mistral"),
         ProviderEntry("groq", "groq", ("groq >= 0.30, < 2",), "tokentrace._providers.groq"),
-        ProviderEntry("together", "together", ("together >= 1.3, < 4",), "tokentrace._providers.together"),
+        ProviderEntry("together", "together", ("together >= 2.0, < 4",), "tokentrace._providers.together"),
         ProviderEntry(
-            "fireworks", "fireworks", ("fireworks-ai >= 1.0, < 2",), "tokentrace._providers.fireworks"
+            "fireworks", "fireworks", ("fireworks-ai >= 1.2, < 2",), "tokentrace._providers.fireworks"
         ),
         ProviderEntry(
             "langchain", "langchain_core", ("langchain-core >= 0.3, < 2",), "tokentrace._providers.langchain"

@@ -288,12 +288,15 @@ def anthropic_error_type(exc: BaseException) -> str | None:
 
     An ``event: error`` in the middle of a stream raises the generic ``APIStatusError`` (the
     response's status was 200); there the error type of Anthropic's envelope (``overloaded_error``)
-    is the one that says what happened.
+    is the one that says what happened. Releases before ``APIStatusError.type`` keep the envelope in
+    ``body`` only.
     """
     kind = type(exc)
     if kind.__name__ != "APIStatusError" or not kind.__module__.startswith("anthropic"):
         return None
-    return as_str(getattr(exc, "type", None))
+    return as_str(getattr(exc, "type", None)) or as_str(
+        attr(attr(getattr(exc, "body", None), "error"), "type")
+    )
 
 
 class _AnthropicEndpoint(EndpointBase):
@@ -472,12 +475,19 @@ def _tracer_emits(tracer: Any) -> bool:
 
 def targets(settings: Settings) -> Sequence[WrapTarget]:
     """Every Anthropic method tokentrace wraps."""
-    stable = "anthropic.resources.messages.messages"
+    # ``messages`` became a package (``messages/messages.py``) in 0.4x; before, the module itself held
+    # the classes. The package re-exports them, so both paths are named and each class is wrapped once.
+    stable = ("anthropic.resources.messages.messages", "anthropic.resources.messages")
     beta = "anthropic.resources.beta.messages.messages"
     # These copy the beta functions into their own classes at import time.
     platform_betas = ("anthropic.lib.bedrock._beta_messages", "anthropic.lib.vertex._beta_messages")
     found: list[WrapTarget] = []
-    for module, kind in ((stable, "stable"), (beta, "beta"), *((name, "beta") for name in platform_betas)):
+    modules = (
+        *((name, "stable") for name in stable),
+        (beta, "beta"),
+        *((name, "beta") for name in platform_betas),
+    )
+    for module, kind in modules:
         prefix = f"anthropic.{kind}"
         for cls, is_async in (("Messages", False), ("AsyncMessages", True)):
             found += [

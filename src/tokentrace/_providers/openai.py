@@ -496,17 +496,27 @@ class Embeddings(_OpenAIEndpoint):
 
 def targets(settings: Settings) -> Sequence[WrapTarget]:
     """Every OpenAI method tokentrace wraps."""
-    chat = "openai.resources.chat.completions.completions"
     responses = "openai.resources.responses.responses"
     legacy = "openai.resources.completions"
     embeddings = "openai.resources.embeddings"
+    # Chat completions moved into a package of its own in 1.6x (``completions/completions.py``); the
+    # package re-exports the classes, so the module of either layout reaches them (wrapped once).
+    chat_targets = tuple(
+        target
+        for chat in ("openai.resources.chat.completions.completions", "openai.resources.chat.completions")
+        for target in (
+            WrapTarget(chat, "Completions.create", ChatCompletions("openai.chat", settings)),
+            WrapTarget(
+                chat, "AsyncCompletions.create", ChatCompletions("openai.chat", settings), is_async=True
+            ),
+            WrapTarget(chat, "Completions.parse", ChatCompletions("openai.chat.parse", settings)),
+            WrapTarget(
+                chat, "AsyncCompletions.parse", ChatCompletions("openai.chat.parse", settings), is_async=True
+            ),
+        )
+    )
     return (
-        WrapTarget(chat, "Completions.create", ChatCompletions("openai.chat", settings)),
-        WrapTarget(chat, "AsyncCompletions.create", ChatCompletions("openai.chat", settings), is_async=True),
-        WrapTarget(chat, "Completions.parse", ChatCompletions("openai.chat.parse", settings)),
-        WrapTarget(
-            chat, "AsyncCompletions.parse", ChatCompletions("openai.chat.parse", settings), is_async=True
-        ),
+        *chat_targets,
         WrapTarget(responses, "Responses.create", Responses("openai.responses", settings)),
         WrapTarget(
             responses, "AsyncResponses.create", Responses("openai.responses", settings), is_async=True
