@@ -44,6 +44,6 @@ def requires_parameter(function: Any, parameter: str) -> pytest.MarkDecorator:
 
 
 def http_library(sdk_module: ModuleType) -> ModuleType:
-    """The HTTP library an SDK module sends with: ``httpx2`` in the newest openai/anthropic/mistralai, else ``httpx``."""
+    """The HTTP library an SDK module sends with: ``httpx2`` (newest openai, anthropic) or ``httpx``."""
     library: ModuleType = getattr(sdk_module, "httpx2", None) or sdk_module.httpx
     return library

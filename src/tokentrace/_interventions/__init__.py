@@ -1,1 +1,4 @@
-"""Every change tokentrace makes to what an SDK sends or returns lives here, one module each, plus the table of private SDK names tokentrace relies on (``private_names``)."""
+"""Every change tokentrace makes to what an SDK sends or returns lives here, one module each.
+
+Plus the table of private SDK names tokentrace relies on (``private_names``).
+"""

@@ -151,7 +151,7 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "start_api_call_span",
         _ANTHROPIC,
         "the SDK's own inference span gives way to tokentrace's (one span per call)",
-        since="2.13.0",
+        since="1.14.0",
     ),
     PrivateName(
         "anthropic",
@@ -159,7 +159,7 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "BaseClient._gen_ai_provider_name",
         _ANTHROPIC,
         "the client class names where Claude runs (Bedrock, Vertex AI); older SDKs: the class name",
-        since="2.13.0",
+        since="1.14.0",
     ),
     # --- Stainless SDKs with OpenAI-style chat completions ---
     *_stainless("groq", "groq._response.APIResponse", "_is_sse_stream"),

@@ -35,7 +35,7 @@ REGISTRY: dict[str, ProviderEntry] = {
         ProviderEntry(
             "google_genai",
             "google.genai",
-            ("google-genai >= 1.8, < 4",),
+            ("google-genai >= 1.50, < 4",),
             "tokentrace._providers.google_genai",
         ),
         ProviderEntry("bedrock", "botocore", ("botocore >= 1.38, < 2",), "tokentrace._providers.bedrock"),
