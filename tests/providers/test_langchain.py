@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gc
+import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import langchain_openai.chat_models.base
 import openai
+import openai._base_client
 import pytest
 from langchain_core.caches import InMemoryCache
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -19,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
+from tests.sdk_versions import http_library, release
 from tests.telemetry import Telemetry, assert_attributes, assert_failed_call
 from tokentrace.testing import FakeProvider, Reply
 
@@ -256,6 +260,10 @@ def test_several_choices_count_usage_once(
     assert telemetry.token_usage() == ONE_CALL
 
 
+@pytest.mark.skipif(
+    "cache_creation" not in inspect.getsource(langchain_openai.chat_models.base),
+    reason=f"{release(ChatOpenAI)} does not report cache writes (cache_creation)",
+)
 def test_reasoning_and_cache_write_tokens(
     fake: FakeProvider, instrument: Any, telemetry: Telemetry, model: Callable[..., ChatOpenAI]
 ) -> None:
@@ -447,12 +455,15 @@ def test_stream_without_stream_usage_sdk_instrumented(
 ) -> None:
     # The OpenAI adapter asks for usage itself and hides the usage chunk it caused; the absorbed
     # SDK-level usage is the call's.
+    # How langchain-openai chunks the stream differs by release: the uninstrumented run is the reference.
+    uninstrumented = [chunk.content for chunk in model().stream("Say hello.")]
     instrument("langchain", "openai")
     plain = [chunk.content for chunk in model().stream("Say hello.")]
     assert fake.requests_to("openai.chat")[-1].json["stream_options"] == {"include_usage": True}
     assert_attributes(telemetry.only_span(), USAGE_ATTRIBUTES)
     assert telemetry.token_usage() == ONE_CALL
-    assert plain[1:-1] == ["Hello!", " How", " can", " I", " help", " you", " today?", ""]
+    assert plain == uninstrumented
+    assert plain[1:8] == ["Hello!", " How", " can", " I", " help", " you", " today?"]
 
 
 # --- errors ------------------------------------------------------------------------------------------
@@ -519,7 +530,8 @@ def test_stream_cut_mid_way(
 ) -> None:
     instrument("langchain", "openai")
     fake.enqueue("openai.chat", {"cut_after": 3})
-    with pytest.raises(openai.APIError):
+    # Newer openai releases raise APIError; older ones let the transport error through.
+    with pytest.raises((openai.APIError, http_library(openai._base_client).TransportError)):
         for _ in model(stream_usage=True).stream("Say hello."):
             pass
     span = telemetry.only_span()

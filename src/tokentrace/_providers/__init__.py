@@ -46,7 +46,7 @@ REGISTRY: dict[str, ProviderEntry] = {
             "fireworks", "fireworks", ("fireworks-ai >= 1.2, < 2",), "tokentrace._providers.fireworks"
         ),
         ProviderEntry(
-            "langchain", "langchain_core", ("langchain-core >= 0.3, < 2",), "tokentrace._providers.langchain"
+            "langchain", "langchain_core", ("langchain-core >= 1.0, < 2",), "tokentrace._providers.langchain"
         ),
     )
 }
