@@ -11,7 +11,7 @@ The ``.stream()`` helpers of chat completions and Responses call ``create`` inte
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
@@ -25,6 +25,7 @@ from tokentrace._core.request import as_int, as_str, is_given, sampling_attribut
 from tokentrace._core.server import server_of
 from tokentrace._core.stream import StreamAccumulator
 from tokentrace._core.usage import TokenUsage, attr, count_at
+from tokentrace._core.wrapper import Endpoint
 from tokentrace._providers._openai_compatible import (
     ChatCompletionsEndpoint,
     apply_embeddings_response,
@@ -494,50 +495,41 @@ class Embeddings(_OpenAIEndpoint):
         apply_embeddings_response(invocation, response_body(result))
 
 
+def _twins(module: str, method: str, endpoint: Callable[[], Endpoint]) -> tuple[WrapTarget, WrapTarget]:
+    """``Class.method`` and its ``AsyncClass.method`` twin, each observed by an endpoint of its own."""
+    owner, name = method.split(".")
+    return (
+        WrapTarget(module, method, endpoint()),
+        WrapTarget(module, f"Async{owner}.{name}", endpoint(), is_async=True),
+    )
+
+
 def targets(settings: Settings) -> Sequence[WrapTarget]:
     """Every OpenAI method tokentrace wraps."""
     responses = "openai.resources.responses.responses"
-    legacy = "openai.resources.completions"
-    embeddings = "openai.resources.embeddings"
     # Chat completions moved into a package of its own in 1.6x (``completions/completions.py``); the
     # package re-exports the classes, so the module of either layout reaches them (wrapped once).
-    chat_targets = tuple(
-        target
-        for chat in ("openai.resources.chat.completions.completions", "openai.resources.chat.completions")
-        for target in (
-            WrapTarget(chat, "Completions.create", ChatCompletions("openai.chat", settings)),
-            WrapTarget(
-                chat, "AsyncCompletions.create", ChatCompletions("openai.chat", settings), is_async=True
-            ),
-            WrapTarget(chat, "Completions.parse", ChatCompletions("openai.chat.parse", settings)),
-            WrapTarget(
-                chat, "AsyncCompletions.parse", ChatCompletions("openai.chat.parse", settings), is_async=True
-            ),
-        )
-    )
+    chats = ("openai.resources.chat.completions.completions", "openai.resources.chat.completions")
+    text = semconv.OPERATION_TEXT_COMPLETION
     return (
-        *chat_targets,
-        WrapTarget(responses, "Responses.create", Responses("openai.responses", settings)),
-        WrapTarget(
-            responses, "AsyncResponses.create", Responses("openai.responses", settings), is_async=True
+        *(
+            target
+            for chat in chats
+            for target in (
+                *_twins(chat, "Completions.create", lambda: ChatCompletions("openai.chat", settings)),
+                *_twins(chat, "Completions.parse", lambda: ChatCompletions("openai.chat.parse", settings)),
+            )
         ),
-        WrapTarget(responses, "Responses.parse", Responses("openai.responses.parse", settings)),
-        WrapTarget(
-            responses, "AsyncResponses.parse", Responses("openai.responses.parse", settings), is_async=True
-        ),
-        WrapTarget(
-            legacy,
+        *_twins(responses, "Responses.create", lambda: Responses("openai.responses", settings)),
+        *_twins(responses, "Responses.parse", lambda: Responses("openai.responses.parse", settings)),
+        *_twins(
+            "openai.resources.completions",
             "Completions.create",
-            ChatCompletions("openai.completions", settings, semconv.OPERATION_TEXT_COMPLETION),
+            lambda: ChatCompletions("openai.completions", settings, text),
         ),
-        WrapTarget(
-            legacy,
-            "AsyncCompletions.create",
-            ChatCompletions("openai.completions", settings, semconv.OPERATION_TEXT_COMPLETION),
-            is_async=True,
-        ),
-        WrapTarget(embeddings, "Embeddings.create", Embeddings("openai.embeddings", settings)),
-        WrapTarget(
-            embeddings, "AsyncEmbeddings.create", Embeddings("openai.embeddings", settings), is_async=True
+        *_twins(
+            "openai.resources.embeddings",
+            "Embeddings.create",
+            lambda: Embeddings("openai.embeddings", settings),
         ),
     )
