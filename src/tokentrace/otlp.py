@@ -37,7 +37,17 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.util._importlib_metadata import entry_points
 
 from tokentrace._core.config import ENV_EXIT_TIMEOUT, env_seconds
-from tokentrace._core.fork import clear_provider_in_children
+from tokentrace._core.fork import clear_in_children
+
+__all__ = [
+    "OtlpProviders",
+    "ProcessLocalMetricExporter",
+    "ProcessLocalSpanExporter",
+    "clear_in_children",
+    "configure_otlp",
+    "exporter_names",
+    "otlp_exporters",
+]
 
 logger = logging.getLogger("tokentrace")
 
@@ -280,7 +290,7 @@ def configure_otlp(
         shutdown_on_exit=False,
     )
     # Every instrument of this provider starts from zero in a forked child, tokentrace's or not.
-    clear_provider_in_children(meter_provider)
+    clear_in_children(meter_provider)
     providers = OtlpProviders(
         tracer_provider, meter_provider, env_seconds(ENV_EXIT_TIMEOUT, DEFAULT_EXIT_TIMEOUT)
     )

@@ -39,7 +39,7 @@ def track_meter(meter: Meter) -> None:
     _meters.add(meter)
 
 
-def clear_provider_in_children(meter_provider: MeterProvider) -> None:
+def clear_in_children(meter_provider: MeterProvider) -> None:
     """Clear every instrument of ``meter_provider`` in every forked child, not only tokentrace's.
 
     For SDK providers the application builds before forking (gunicorn ``--preload``, a pool made

@@ -1,0 +1,161 @@
+"""What the multi-process tests share: the scripted usage, the apps' environment, and the PromQL
+sums over every series a service's processes reported."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.export.conftest import REPO, Collector, VictoriaMetrics
+from tokentrace.testing import FakeProvider
+
+VENV_BIN = Path(sys.executable).parent
+EXPORT_INTERVAL_MS = 500
+
+
+@dataclass(frozen=True)
+class Usage:
+    input: int
+    output: int
+    cache_read: int
+    reasoning: int
+
+    def reply(self) -> dict[str, Any]:
+        return {
+            "usage": {
+                "prompt_tokens": self.input,
+                "completion_tokens": self.output,
+                "total_tokens": self.input + self.output,
+                "prompt_tokens_details": {"cached_tokens": self.cache_read},
+                "completion_tokens_details": {"reasoning_tokens": self.reasoning},
+            }
+        }
+
+
+BEFORE_FORK = Usage(input=100, output=20, cache_read=40, reasoning=10)  # the parent's one call
+PER_CALL = Usage(input=10, output=2, cache_read=4, reasoning=1)  # each call a child makes
+
+
+@dataclass(frozen=True)
+class Expected:
+    calls: int
+    input: int
+    output: int
+    cache_read: int
+    reasoning: int
+
+    @classmethod
+    def of(cls, *calls: tuple[int, Usage]) -> Expected:
+        return cls(
+            calls=sum(count for count, _ in calls),
+            input=sum(count * usage.input for count, usage in calls),
+            output=sum(count * usage.output for count, usage in calls),
+            cache_read=sum(count * usage.cache_read for count, usage in calls),
+            reasoning=sum(count * usage.reasoning for count, usage in calls),
+        )
+
+
+def app_env(
+    collector: Collector, fake: FakeProvider, service: str, protocol: str = "grpc"
+) -> dict[str, str]:
+    """The environment of an app process: the standard OTEL_* variables and the fake's URL."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "FAKE_OPENAI_URL": fake.base_url("openai"),
+        "APP_SERVICE": service,
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.grpc_endpoint if protocol == "grpc" else collector.http_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc" if protocol == "grpc" else "http/protobuf",
+        "OTEL_METRIC_EXPORT_INTERVAL": str(EXPORT_INTERVAL_MS),
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
+    }
+
+
+# Prometheus names of the token metrics, as VictoriaMetrics stores them (see tests/export).
+COUNTERS = {
+    "input": "gen_ai_client_inference_usage_input_tokens_total",
+    "output": "gen_ai_client_inference_usage_output_tokens_total",
+    "cache_read": "gen_ai_client_inference_usage_cache_read_input_tokens_total",
+    "reasoning": "gen_ai_client_inference_usage_reasoning_output_tokens_total",
+}
+HISTOGRAM_SUM = "gen_ai_client_token_usage_sum"
+HISTOGRAM_COUNT = "gen_ai_client_token_usage_count"
+INSTANCE_LABEL = "service_instance_id"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The PromQL sums over all series of one service, and the instances that reported."""
+
+    counters: dict[str, float]
+    histogram_sums: dict[str, float]
+    histogram_counts: dict[str, float]
+    instances: set[str]
+
+    def tokens(self) -> dict[str, dict[str, float]]:
+        return {
+            "counters": self.counters,
+            "histogram_sums": self.histogram_sums,
+            "histogram_counts": self.histogram_counts,
+        }
+
+
+def seen_for(expected: Expected, instances: set[str]) -> Seen:
+    return Seen(
+        counters={
+            "input": expected.input,
+            "output": expected.output,
+            "cache_read": expected.cache_read,
+            "reasoning": expected.reasoning,
+        },
+        histogram_sums={"input": expected.input, "output": expected.output},
+        histogram_counts={"input": expected.calls, "output": expected.calls},
+        instances=instances,
+    )
+
+
+def _sum(vm: VictoriaMetrics, expr: str) -> float:
+    result = vm.query(f"sum({expr})")
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def token_sums(vm: VictoriaMetrics, service: str) -> Seen:
+    selector = f'service_name="{service}"'
+    by_instance = vm.query(f"count by ({INSTANCE_LABEL}) ({COUNTERS['input']}{{{selector}}})")
+    return Seen(
+        counters={kind: _sum(vm, f"{name}{{{selector}}}") for kind, name in COUNTERS.items()},
+        histogram_sums={
+            kind: _sum(vm, f'{HISTOGRAM_SUM}{{{selector}, gen_ai_token_type="{kind}"}}')
+            for kind in ("input", "output")
+        },
+        histogram_counts={
+            kind: _sum(vm, f'{HISTOGRAM_COUNT}{{{selector}, gen_ai_token_type="{kind}"}}')
+            for kind in ("input", "output")
+        },
+        instances={series["metric"].get(INSTANCE_LABEL, "") for series in by_instance},
+    )
+
+
+def wait_for_sums(vm: VictoriaMetrics, service: str, expected: Expected, instance_count: int) -> Seen:
+    """The sums once they equal the expected ones from that many instances, or after 20 s.
+
+    Called once every process has exited (so has sent all it will): nothing arrives later.
+    """
+    want = seen_for(expected, set()).tokens()
+    deadline = time.monotonic() + 20
+    while True:
+        vm.flush()
+        seen = token_sums(vm, service)
+        done = seen.tokens() == want and len(seen.instances) == instance_count
+        if done or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.3)

@@ -1,0 +1,163 @@
+"""Every token counted once across processes (issue 17): gunicorn workers with and without
+``--preload``, ``multiprocessing`` with fork and spawn, providers from ``configure_otlp()``, from
+``opentelemetry-instrument`` and built by the application. Real processes make real SDK calls to
+the fake provider and export through the real Collector to VictoriaMetrics; the PromQL sum of each
+token metric over every series of the service must be the exact number of tokens used, each
+process its own series (its own ``service.instance.id``)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+import tokentrace
+from tests.export.conftest import REPO, Collector, VictoriaMetrics, free_port, wait_for_port
+from tests.processes.apps.pool import CALLS_PER_CHILD, CHILDREN, SPAWN_CHILDREN, TASKS
+from tests.processes.harness import (
+    BEFORE_FORK,
+    PER_CALL,
+    VENV_BIN,
+    Expected,
+    app_env,
+    seen_for,
+    wait_for_sums,
+)
+from tokentrace.testing import FakeProvider
+
+pytestmark = pytest.mark.slow
+
+REQUESTS = 24
+WORKERS = 4
+
+
+def service_name(kind: str) -> str:
+    return f"processes-{kind}-{uuid.uuid4().hex[:8]}"
+
+
+def run(argv: list[str], env: dict[str, str], timeout: float = 90) -> str:
+    result = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{argv} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def reported(stdout: str, key: str) -> set[str]:
+    for line in stdout.splitlines():
+        if line.startswith(f"{key} "):
+            return set(line.split()[1:])
+    raise AssertionError(f"no {key!r} line in:\n{stdout}")
+
+
+# --- gunicorn ------------------------------------------------------------------------------------
+
+
+def serve_requests(port: int, count: int) -> list[dict[str, object]]:
+    def get(_: int) -> dict[str, object]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            body: dict[str, object] = json.loads(response.read())
+            return body
+
+    # Eight at a time against four sync workers: several workers serve.
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        return list(pool.map(get, range(count)))
+
+
+@pytest.mark.parametrize("preload", [False, True], ids=["no-preload", "preload"])
+def test_gunicorn_workers_each_report_their_own_tokens(
+    preload: bool,
+    collector: Collector,
+    victoria_metrics: VictoriaMetrics,
+    fake_provider: FakeProvider,
+    tmp_path: Path,
+) -> None:
+    fake_provider.reset()
+    service = service_name("gunicorn")
+    env = app_env(collector, fake_provider, service)
+    if preload:
+        # The master imports the app and makes one call before forking its workers.
+        env["APP_CALL_AT_IMPORT"] = "1"
+        fake_provider.enqueue("openai.chat", BEFORE_FORK.reply())
+    fake_provider.enqueue("openai.chat", *[PER_CALL.reply()] * REQUESTS)
+    port = free_port()
+    argv = [str(VENV_BIN / "gunicorn"), "-w", str(WORKERS), "-k", "sync", "-b", f"127.0.0.1:{port}"]
+    argv += ["--preload"] if preload else []
+    argv += ["tests.processes.apps.wsgi:app"]
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, server, log, timeout=60)
+        served = serve_requests(port, REQUESTS)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/id", timeout=30) as response:
+            response.read()
+    finally:
+        # Graceful stop: each worker ends with sys.exit, so configure_otlp's exit flush runs.
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert server.returncode == 0, log.read_text()
+
+    pids = {body["pid"] for body in served}
+    instances = {str(body["instance"]) for body in served}
+    assert len(pids) >= 2, f"one worker served every request: {pids}"
+    assert len(instances) == len(pids), f"workers share a service.instance.id: {served}"
+    expected = Expected.of((REQUESTS, PER_CALL), *([(1, BEFORE_FORK)] if preload else []))
+    # Each worker that served is a series; with --preload the master's call is one more.
+    seen = wait_for_sums(victoria_metrics, service, expected, len(instances) + preload)
+    assert seen.tokens() == seen_for(expected, set()).tokens(), seen
+    assert instances <= seen.instances, (instances, seen.instances)
+    assert len(seen.instances) == len(instances) + preload
+    assert len(fake_provider.requests_to("openai.chat")) == expected.calls
+
+
+# --- multiprocessing --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "setup", "protocol"),
+    [
+        ("process-fork", "configure", "grpc"),  # issue 17's scenario: 220, not 620
+        ("process-fork", "configure", "http"),
+        ("process-fork", "auto", "grpc"),  # the same under opentelemetry-instrument
+        ("process-fork", "app", "grpc"),  # the application's own providers, with tokentrace's hooks
+        ("pool-fork", "configure", "grpc"),
+        ("pool-spawn", "configure", "grpc"),
+    ],
+)
+def test_multiprocessing_children_report_only_their_own_tokens(
+    mode: str,
+    setup: str,
+    protocol: str,
+    collector: Collector,
+    victoria_metrics: VictoriaMetrics,
+    fake_provider: FakeProvider,
+) -> None:
+    fake_provider.reset()
+    service = service_name(mode)
+    env = {**app_env(collector, fake_provider, service, protocol), "SETUP": setup}
+    child_calls = CHILDREN * CALLS_PER_CHILD if mode == "process-fork" else TASKS
+    fake_provider.enqueue("openai.chat", BEFORE_FORK.reply(), *[PER_CALL.reply()] * child_calls)
+    argv = [sys.executable, "-m", "tests.processes.apps.pool", mode]
+    if setup == "auto":
+        argv = [str(VENV_BIN / "opentelemetry-instrument"), *argv]
+        # Only the instrumentor this app needs: loading the others imports every installed SDK.
+        others = [f"tokentrace_{name}" for name in tokentrace.supported_providers() if name != "openai"]
+        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join([*others, "botocore"])
+    stdout = run(argv, env)
+
+    expected = Expected.of((1, BEFORE_FORK), (child_calls, PER_CALL))
+    assert expected.input == 100 + 10 * child_calls  # 220 in the issue's scenario
+    processes = 1 + (SPAWN_CHILDREN if mode == "pool-spawn" else CHILDREN)
+    seen = wait_for_sums(victoria_metrics, service, expected, processes)
+    assert seen.tokens() == seen_for(expected, set()).tokens(), seen
+    assert len(seen.instances) == processes, seen.instances
+    if mode.startswith("pool"):
+        parent, children = reported(stdout, "parent"), reported(stdout, "children")
+        assert parent | children == seen.instances
+    assert len(fake_provider.requests_to("openai.chat")) == expected.calls
