@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tokentrace
 from tests.export.conftest import REPO, Collector, VictoriaMetrics
 from tokentrace.testing import FakeProvider
 
@@ -59,9 +60,7 @@ class Expected:
         )
 
 
-def app_env(
-    collector: Collector, fake: FakeProvider, service: str, protocol: str = "grpc"
-) -> dict[str, str]:
+def app_env(collector: Collector, fake: FakeProvider, service: str, protocol: str = "grpc") -> dict[str, str]:
     """The environment of an app process: the standard OTEL_* variables and the fake's URL."""
     return {
         **os.environ,
@@ -69,7 +68,9 @@ def app_env(
         "FAKE_OPENAI_URL": fake.base_url("openai"),
         "APP_SERVICE": service,
         "OTEL_SERVICE_NAME": service,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.grpc_endpoint if protocol == "grpc" else collector.http_endpoint,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.grpc_endpoint
+        if protocol == "grpc"
+        else collector.http_endpoint,
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc" if protocol == "grpc" else "http/protobuf",
         "OTEL_METRIC_EXPORT_INTERVAL": str(EXPORT_INTERVAL_MS),
         "OTEL_BSP_SCHEDULE_DELAY": "200",
@@ -78,6 +79,16 @@ def app_env(
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
     }
+
+
+def only_openai_instrumented() -> str:
+    """``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` for these apps under ``opentelemetry-instrument``.
+
+    Every other instrumentor would import its SDK at startup (issue 18 item 6), and tearing all of
+    them down again takes seconds at exit on a busy machine: not what these tests measure.
+    """
+    others = [f"tokentrace_{name}" for name in tokentrace.supported_providers() if name != "openai"]
+    return ",".join([*others, "botocore"])
 
 
 # Prometheus names of the token metrics, as VictoriaMetrics stores them (see tests/export).

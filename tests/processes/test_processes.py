@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-import tokentrace
 from tests.export.conftest import REPO, Collector, VictoriaMetrics, free_port, wait_for_port
 from tests.processes.apps.pool import CALLS_PER_CHILD, CHILDREN, SPAWN_CHILDREN, TASKS
 from tests.processes.harness import (
@@ -27,6 +26,7 @@ from tests.processes.harness import (
     VENV_BIN,
     Expected,
     app_env,
+    only_openai_instrumented,
     seen_for,
     wait_for_sums,
 )
@@ -146,9 +146,7 @@ def test_multiprocessing_children_report_only_their_own_tokens(
     argv = [sys.executable, "-m", "tests.processes.apps.pool", mode]
     if setup == "auto":
         argv = [str(VENV_BIN / "opentelemetry-instrument"), *argv]
-        # Only the instrumentor this app needs: loading the others imports every installed SDK.
-        others = [f"tokentrace_{name}" for name in tokentrace.supported_providers() if name != "openai"]
-        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join([*others, "botocore"])
+        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = only_openai_instrumented()
     stdout = run(argv, env)
 
     expected = Expected.of((1, BEFORE_FORK), (child_calls, PER_CALL))
