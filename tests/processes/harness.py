@@ -64,7 +64,8 @@ def app_env(collector: Collector, fake: FakeProvider, service: str, protocol: st
     """The environment of an app process: the standard OTEL_* variables and the fake's URL."""
     return {
         **os.environ,
-        "PYTHONPATH": str(REPO),
+        # This checkout first (also when the installed tokentrace is another one), then the tests.
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
         "FAKE_OPENAI_URL": fake.base_url("openai"),
         "APP_SERVICE": service,
         "OTEL_SERVICE_NAME": service,
