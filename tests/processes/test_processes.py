@@ -12,11 +12,13 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
 from tests.export.conftest import REPO, Collector, VictoriaMetrics, free_port, wait_for_port
 from tests.processes.apps.pool import CALLS_PER_CHILD, CHILDREN, SPAWN_CHILDREN, TASKS
@@ -159,3 +161,88 @@ def test_multiprocessing_children_report_only_their_own_tokens(
         parent, children = reported(stdout, "parent"), reported(stdout, "children")
         assert parent | children == seen.instances
     assert len(fake_provider.requests_to("openai.chat")) == expected.calls
+
+
+# --- uvicorn and Celery ------------------------------------------------------------------------------
+
+
+def test_uvicorn_workers_each_report_their_own_tokens(
+    collector: Collector, victoria_metrics: VictoriaMetrics, fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    fake_provider.reset()
+    service = service_name("uvicorn")
+    env = app_env(collector, fake_provider, service)
+    requests = 12
+    fake_provider.enqueue("openai.chat", *[PER_CALL.reply()] * requests)
+    port = free_port()
+    argv = [str(VENV_BIN / "uvicorn"), "--workers", "2", "--port", str(port), "--log-level", "warning"]
+    argv += ["tests.processes.apps.asgi:app"]
+    log = tmp_path / "uvicorn.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, server, log, timeout=60)
+        served = serve_requests(port, requests)
+    finally:
+        # uvicorn's supervisor stops each worker with SIGTERM: they end normally and flush.
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    instances = {str(body["instance"]) for body in served}
+    assert len(instances) == len({body["pid"] for body in served}), served
+    expected = Expected.of((requests, PER_CALL))
+    seen = wait_for_sums(victoria_metrics, service, expected, len(instances))
+    assert seen.tokens() == seen_for(expected, set()).tokens(), seen
+    assert seen.instances == instances
+
+
+def test_celery_prefork_children_each_report_their_own_tokens(
+    collector: Collector,
+    victoria_metrics: VictoriaMetrics,
+    fake_provider: FakeProvider,
+    tmp_path: Path,
+) -> None:
+    """A real Celery worker (prefork pool, 2 children) on kombu's filesystem broker: no server needed."""
+    fake_provider.reset()
+    service = service_name("celery")
+    env = {
+        **app_env(collector, fake_provider, service),
+        "CELERY_BROKER_FOLDER": str(tmp_path),
+        "APP_CALL_AT_IMPORT": "1",
+    }
+    tasks = 8
+    fake_provider.enqueue("openai.chat", BEFORE_FORK.reply(), *[PER_CALL.reply()] * tasks)
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "tests.processes.apps.celery_app",
+        "worker",
+        "-P",
+        "prefork",
+    ]
+    argv += ["-c", "2", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "warning"]
+    log = tmp_path / "celery.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        # The producer: a client of the same broker folder, sending the task by name.
+        producer = Celery("producer", broker="filesystem://")
+        producer.conf.broker_transport_options = {
+            "data_folder_in": str(tmp_path),
+            "data_folder_out": str(tmp_path),
+        }
+        for _ in range(tasks):
+            producer.send_task("tests.processes.apps.celery_app.call")
+        deadline = time.monotonic() + 90
+        while len(fake_provider.requests_to("openai.chat")) < 1 + tasks and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)  # warm shutdown: each child flushes, then the main process
+        worker.wait(timeout=60)
+    assert worker.returncode == 0, log.read_text()
+    expected = Expected.of((1, BEFORE_FORK), (tasks, PER_CALL))
+    assert len(fake_provider.requests_to("openai.chat")) == expected.calls
+    seen = wait_for_sums(victoria_metrics, service, expected, 3)  # the main process and 2 children
+    assert seen.tokens() == seen_for(expected, set()).tokens(), seen
+    assert len(seen.instances) == 3, seen.instances
