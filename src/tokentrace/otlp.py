@@ -84,12 +84,13 @@ class ProcessLocalSpanExporter(SpanExporter):
         return self._current().export(spans)
 
     def shutdown(self) -> None:
-        """Shut this process's exporter down."""
-        self._current().shutdown()
+        """Shut this process's exporter down (none made yet: nothing to do)."""
+        if self._pid == os.getpid():
+            self._exporter.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flush this process's exporter."""
-        return self._current().force_flush(timeout_millis)
+        return self._exporter.force_flush(timeout_millis) if self._pid == os.getpid() else True
 
 
 class ProcessLocalMetricExporter(MetricExporter):
@@ -121,11 +122,12 @@ class ProcessLocalMetricExporter(MetricExporter):
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         """Flush this process's exporter."""
-        return self._current().force_flush(timeout_millis)
+        return self._exporter.force_flush(timeout_millis) if self._pid == os.getpid() else True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        """Shut this process's exporter down."""
-        self._current().shutdown(timeout_millis=timeout_millis, **kwargs)
+        """Shut this process's exporter down (none made yet: nothing to do)."""
+        if self._pid == os.getpid():
+            self._exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
 def _protocol(signal: str) -> str:
@@ -203,7 +205,7 @@ class OtlpProviders:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
-    _shut_down_in: set[int] = field(default_factory=set)
+    _shut_down_in: set[int] = field(default_factory=set, init=False, repr=False)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush and stop both providers, waiting ``timeout`` seconds at most (``exit_timeout``).
