@@ -28,14 +28,18 @@ from tests.processes.harness import (
     wait_for_sums,
 )
 from tests.reliability.netfaults import FaultyEndpoint
+from tokentrace.otlp import configure_otlp
 from tokentrace.testing import FakeProvider
 from tokentrace.testing.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
 
 # What the interpreter itself takes to exit after the last line (openai, grpc and the SDK loaded):
-# about 0.9 s measured here with a healthy backend and with no exporter at all, more on a busy machine.
-TEARDOWN_SLACK = 2.5
+# 0.8 to 2 s measured here with no exporter at all, and up to 5 s more when the 2-core machine is
+# shared with other builds (load 12). The bound itself is timed in process, without the teardown
+# (test_shutdown_returns_at_the_bound); the scripts give their exporters a 30 s timeout, so an
+# exit the bound did not cut short would take 30 s or more, far past bound + slack.
+TEARDOWN_SLACK = 6.0
 DEFAULT_EXIT_TIMEOUT = 2.0
 
 
@@ -90,7 +94,9 @@ def test_one_call_script_delivers_its_span_and_points_before_exit(
         ),
         timeout=15,
     ), f"the span of {service} never reached the Collector's trace backend"
-    assert elapsed < TEARDOWN_SLACK + 1.0, f"exit took {elapsed:.2f} s with a healthy Collector"
+    print(f"{setup}, healthy Collector: exit {elapsed:.2f} s")
+    if setup == "configure":
+        assert elapsed < DEFAULT_EXIT_TIMEOUT + TEARDOWN_SLACK, elapsed
 
 
 @pytest.fixture(params=["refuse", "hang"])
@@ -110,23 +116,37 @@ def test_exit_with_the_backend_down_waits_the_bound_at_most(
     fake_provider.reset()
     env = app_env(collector, fake_provider, "exit-bound", protocol)
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = dead_backend.endpoint
+    env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "30"  # unbounded, each exporter would retry this long
     del env["OTEL_METRIC_EXPORT_INTERVAL"], env["OTEL_BSP_SCHEDULE_DELAY"]
     elapsed, _ = timed_exit(onecall_argv("configure"), env)
     print(f"{protocol} {dead_backend.mode}: exit {elapsed:.2f} s")  # type: ignore[attr-defined]
-    # It did wait for the export (the exporters retry for 10 s), and no longer than the bound.
+    # It did wait for the export (the exporters retry for 30 s), and no longer than the bound.
     assert DEFAULT_EXIT_TIMEOUT <= elapsed < DEFAULT_EXIT_TIMEOUT + TEARDOWN_SLACK, elapsed
     if dead_backend.mode == "hang":  # type: ignore[attr-defined]
         assert dead_backend.accepted >= 1, "the exporters never reached the hanging backend"
 
 
-def test_exit_bound_is_configurable(collector: Collector, fake_provider: FakeProvider) -> None:
-    fake_provider.reset()
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_shutdown_returns_at_the_bound(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bound alone, timed in process: ``TOKENTRACE_EXIT_TIMEOUT`` against a hanging backend."""
     with FaultyEndpoint("hang") as backend:
-        env = {**app_env(collector, fake_provider, "exit-bound"), "TOKENTRACE_EXIT_TIMEOUT": "0.5"}
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = backend.endpoint
-        elapsed, _ = timed_exit(onecall_argv("configure"), env)
-    print(f"TOKENTRACE_EXIT_TIMEOUT=0.5, hanging: exit {elapsed:.2f} s")
-    assert 0.5 <= elapsed < 0.5 + TEARDOWN_SLACK, elapsed
+        monkeypatch.setenv("TOKENTRACE_EXIT_TIMEOUT", "0.7")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", backend.endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc" if protocol == "grpc" else "http/protobuf")
+        for variable in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER"):
+            monkeypatch.delenv(variable, raising=False)
+        providers = configure_otlp(set_global=False)
+        assert providers.exit_timeout == 0.7
+        tracer = providers.tracer_provider.get_tracer("exit-test")
+        tracer.start_span("pending").end()
+        providers.meter_provider.get_meter("exit-test").create_counter("pending").add(1)
+        started = time.monotonic()
+        finished = providers.shutdown()
+        elapsed = time.monotonic() - started
+    print(f"{protocol}, hanging, TOKENTRACE_EXIT_TIMEOUT=0.7: shutdown returned after {elapsed:.2f} s")
+    assert not finished, "the hanging backend answered?"
+    assert 0.7 <= elapsed < 0.7 + 0.5, elapsed
+    assert backend.accepted >= 1, "the exporters never reached the hanging backend"
 
 
 def test_opentelemetry_instrument_exit_is_the_sdks_own(
