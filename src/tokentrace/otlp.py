@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -56,78 +56,82 @@ _EXPORTER_VARIABLES = {"traces": "OTEL_TRACES_EXPORTER", "metrics": "OTEL_METRIC
 _ENTRY_POINT_GROUPS = {"traces": "opentelemetry_traces_exporter", "metrics": "opentelemetry_metrics_exporter"}
 
 
+_Exporter = TypeVar("_Exporter", SpanExporter, MetricExporter)
+
+
+class _PerProcess(Generic[_Exporter]):
+    """The exporter ``factory`` made for the current process: made again after a fork."""
+
+    def __init__(self, factory: Callable[[], _Exporter]) -> None:
+        self._factory: Callable[[], _Exporter] = factory
+        self._pid = os.getpid()
+        self.exporter: _Exporter = factory()
+        # The parent's exporters are kept, never closed or collected in the child: closing a copy
+        # of a connection could end it for the parent too.
+        self._inherited: list[_Exporter] = []
+
+    def current(self) -> _Exporter:
+        if self._pid != os.getpid():
+            self._inherited.append(self.exporter)
+            self.exporter = self._factory()
+            self._pid = os.getpid()
+        return self.exporter
+
+    def made_here(self) -> bool:
+        """Whether this process has an exporter of its own yet (nothing to flush or shut down if not)."""
+        return self._pid == os.getpid()
+
+
 class ProcessLocalSpanExporter(SpanExporter):
     """A span exporter made anew in each process: ``factory()`` is called again after a fork.
 
     A forked child inherits its parent's exporter, with its gRPC channel or pooled HTTP connection:
-    both processes then write to one socket (measured: the Collector answers HTTP 400 to the
+    both processes then write to one socket (measured: the receiver answers HTTP 400 to the
     interleaved requests). Wrap the exporters of providers built before a fork in these.
     """
 
     def __init__(self, factory: Callable[[], SpanExporter]) -> None:
-        self._factory = factory
-        self._pid = os.getpid()
-        self._exporter = factory()
-        # The parent's exporters are kept, never closed or collected in the child: closing a copy
-        # of a connection could end it for the parent too.
-        self._inherited: list[SpanExporter] = []
-
-    def _current(self) -> SpanExporter:
-        if self._pid != os.getpid():
-            self._inherited.append(self._exporter)
-            self._exporter = self._factory()
-            self._pid = os.getpid()
-        return self._exporter
+        self._local = _PerProcess(factory)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Export with this process's exporter."""
-        return self._current().export(spans)
+        return self._local.current().export(spans)
 
     def shutdown(self) -> None:
-        """Shut this process's exporter down (none made yet: nothing to do)."""
-        if self._pid == os.getpid():
-            self._exporter.shutdown()
+        """Shut this process's exporter down."""
+        if self._local.made_here():
+            self._local.exporter.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flush this process's exporter."""
-        return self._exporter.force_flush(timeout_millis) if self._pid == os.getpid() else True
+        return self._local.exporter.force_flush(timeout_millis) if self._local.made_here() else True
 
 
 class ProcessLocalMetricExporter(MetricExporter):
     """A metric exporter made anew in each process: ``factory()`` is called again after a fork."""
 
     def __init__(self, factory: Callable[[], MetricExporter]) -> None:
-        self._factory = factory
-        self._pid = os.getpid()
-        self._exporter = factory()
-        self._inherited: list[MetricExporter] = []
+        self._local = _PerProcess(factory)
         # The reader takes temporality and aggregation from its exporter: those of the real one.
         super().__init__(
-            preferred_temporality=self._exporter._preferred_temporality,
-            preferred_aggregation=self._exporter._preferred_aggregation,
+            preferred_temporality=self._local.exporter._preferred_temporality,
+            preferred_aggregation=self._local.exporter._preferred_aggregation,
         )
-
-    def _current(self) -> MetricExporter:
-        if self._pid != os.getpid():
-            self._inherited.append(self._exporter)
-            self._exporter = self._factory()
-            self._pid = os.getpid()
-        return self._exporter
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
         """Export with this process's exporter."""
-        return self._current().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        return self._local.current().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         """Flush this process's exporter."""
-        return self._exporter.force_flush(timeout_millis) if self._pid == os.getpid() else True
+        return self._local.exporter.force_flush(timeout_millis) if self._local.made_here() else True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        """Shut this process's exporter down (none made yet: nothing to do)."""
-        if self._pid == os.getpid():
-            self._exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+        """Shut this process's exporter down."""
+        if self._local.made_here():
+            self._local.exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
 def _protocol(signal: str) -> str:

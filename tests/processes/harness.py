@@ -4,14 +4,17 @@ sums over every series a service's processes reported."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import tokentrace
-from tests.export.conftest import REPO, Collector, VictoriaMetrics
+from tests.export.conftest import REPO, Collector, Process, VictoriaMetrics, start_process, wait_for_port
 from tokentrace.testing import FakeProvider
 
 VENV_BIN = Path(sys.executable).parent
@@ -80,6 +83,25 @@ def app_env(collector: Collector, fake: FakeProvider, service: str, protocol: st
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
     }
+
+
+@contextmanager
+def server(
+    name: str, argv: list[str], env: dict[str, str], workdir: Path, port: int | None = None
+) -> Iterator[Process]:
+    """A server or worker run from this checkout, stopped gracefully (SIGTERM) when the block ends.
+
+    A graceful stop lets each of its processes end normally and flush: the test checks the exit
+    code afterwards (``process.popen.returncode``).
+    """
+    process = start_process(name, argv, workdir, env)
+    try:
+        if port is not None:
+            wait_for_port(port, process.popen, process.log, timeout=60)
+        yield process
+    finally:
+        process.popen.send_signal(signal.SIGTERM)
+        process.popen.wait(timeout=60)
 
 
 def only_openai_instrumented() -> str:

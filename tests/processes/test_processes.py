@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from tests.export.conftest import REPO, Collector, VictoriaMetrics, free_port, wait_for_port
+from tests.export.conftest import REPO, Collector, VictoriaMetrics, free_port
 from tests.processes.apps.pool import CALLS_PER_CHILD, CHILDREN, SPAWN_CHILDREN, TASKS
 from tests.processes.harness import (
     BEFORE_FORK,
@@ -30,6 +29,7 @@ from tests.processes.harness import (
     app_env,
     only_openai_instrumented,
     seen_for,
+    server,
     wait_for_sums,
 )
 from tokentrace.testing import FakeProvider
@@ -91,19 +91,10 @@ def test_gunicorn_workers_each_report_their_own_tokens(
     argv = [str(VENV_BIN / "gunicorn"), "-w", str(WORKERS), "-k", "sync", "-b", f"127.0.0.1:{port}"]
     argv += ["--preload"] if preload else []
     argv += ["tests.processes.apps.wsgi:app"]
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, server, log, timeout=60)
+    # Stopped with SIGTERM: each worker ends with sys.exit, so configure_otlp's exit flush runs.
+    with server("gunicorn", argv, env, tmp_path, port) as gunicorn:
         served = serve_requests(port, REQUESTS)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/id", timeout=30) as response:
-            response.read()
-    finally:
-        # Graceful stop: each worker ends with sys.exit, so configure_otlp's exit flush runs.
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-    assert server.returncode == 0, log.read_text()
+    assert gunicorn.popen.returncode == 0, gunicorn.log.read_text()
 
     pids = {body["pid"] for body in served}
     instances = {str(body["instance"]) for body in served}
@@ -177,16 +168,10 @@ def test_uvicorn_workers_each_report_their_own_tokens(
     port = free_port()
     argv = [str(VENV_BIN / "uvicorn"), "--workers", "2", "--port", str(port), "--log-level", "warning"]
     argv += ["tests.processes.apps.asgi:app"]
-    log = tmp_path / "uvicorn.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, server, log, timeout=60)
+    # uvicorn's supervisor passes SIGTERM on to each worker: they end normally and flush.
+    with server("uvicorn", argv, env, tmp_path, port) as uvicorn:
         served = serve_requests(port, requests)
-    finally:
-        # uvicorn's supervisor stops each worker with SIGTERM: they end normally and flush.
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=60)
+    assert uvicorn.popen.returncode == 0, uvicorn.log.read_text()
     instances = {str(body["instance"]) for body in served}
     assert len(instances) == len({body["pid"] for body in served}), served
     expected = Expected.of((requests, PER_CALL))
@@ -204,9 +189,11 @@ def test_celery_prefork_children_each_report_their_own_tokens(
     """A real Celery worker (prefork pool, 2 children) on kombu's filesystem broker: no server needed."""
     fake_provider.reset()
     service = service_name("celery")
+    broker = tmp_path / "broker"
+    broker.mkdir()
     env = {
         **app_env(collector, fake_provider, service),
-        "CELERY_BROKER_FOLDER": str(tmp_path),
+        "CELERY_BROKER_FOLDER": str(broker),
         "APP_CALL_AT_IMPORT": "1",
     }
     tasks = 8
@@ -222,25 +209,20 @@ def test_celery_prefork_children_each_report_their_own_tokens(
         "prefork",
     ]
     argv += ["-c", "2", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "warning"]
-    log = tmp_path / "celery.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    try:
+    # SIGTERM at the end is Celery's warm shutdown: each child flushes, then the main process.
+    with server("celery", argv, env, tmp_path) as worker:
         # The producer: a client of the same broker folder, sending the task by name.
         producer = Celery("producer", broker="filesystem://")
         producer.conf.broker_transport_options = {
-            "data_folder_in": str(tmp_path),
-            "data_folder_out": str(tmp_path),
+            "data_folder_in": str(broker),
+            "data_folder_out": str(broker),
         }
         for _ in range(tasks):
             producer.send_task("tests.processes.apps.celery_app.call")
         deadline = time.monotonic() + 90
         while len(fake_provider.requests_to("openai.chat")) < 1 + tasks and time.monotonic() < deadline:
             time.sleep(0.2)
-    finally:
-        worker.send_signal(signal.SIGTERM)  # warm shutdown: each child flushes, then the main process
-        worker.wait(timeout=60)
-    assert worker.returncode == 0, log.read_text()
+    assert worker.popen.returncode == 0, worker.log.read_text()
     expected = Expected.of((1, BEFORE_FORK), (tasks, PER_CALL))
     assert len(fake_provider.requests_to("openai.chat")) == expected.calls
     seen = wait_for_sums(victoria_metrics, service, expected, 3)  # the main process and 2 children

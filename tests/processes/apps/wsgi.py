@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import tokentrace
-from tests.processes.apps.common import instance_id, one_call
+from tests.processes.apps.common import one_call
 
 tokentrace.configure_otlp(service_name=os.environ["APP_SERVICE"])
 tokentrace.instrument(["openai"])
@@ -23,10 +23,7 @@ if os.environ.get("APP_CALL_AT_IMPORT") == "1":
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    if environ["PATH_INFO"] == "/id":
-        body = {"pid": os.getpid(), "instance": instance_id()}
-    else:
-        body = {"pid": os.getpid(), "instance": one_call()}
-        time.sleep(0.02)  # a sync worker is busy a moment: concurrent requests spread over workers
+    body = {"pid": os.getpid(), "instance": one_call()}
+    time.sleep(0.02)  # a sync worker is busy a moment: concurrent requests spread over workers
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps(body).encode()]
