@@ -82,6 +82,10 @@ def app_env(collector: Collector, fake: FakeProvider, service: str, protocol: st
         "OTEL_METRICS_EXPORTER": "otlp",
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
+        # These apps count tokens against a healthy Collector: on a starved machine (load 12 on 2
+        # cores, measured) a process's exit flush can take longer than the 2 s default bound, which
+        # test_exit.py tests on its own.
+        "TOKENTRACE_EXIT_TIMEOUT": "30",
     }
 
 

@@ -79,6 +79,7 @@ def test_one_call_script_delivers_its_span_and_points_before_exit(
     fake_provider.enqueue("openai.chat", PER_CALL.reply())
     service = f"onecall-{setup}-{uuid.uuid4().hex[:8]}"
     env = {**app_env(collector, fake_provider, service), "SETUP": setup}
+    env.pop("TOKENTRACE_EXIT_TIMEOUT")
     # The defaults: nothing is exported on a timer before the script ends.
     del env["OTEL_METRIC_EXPORT_INTERVAL"], env["OTEL_BSP_SCHEDULE_DELAY"]
     if setup == "auto":
@@ -115,6 +116,7 @@ def test_exit_with_the_backend_down_waits_the_bound_at_most(
 ) -> None:
     fake_provider.reset()
     env = app_env(collector, fake_provider, "exit-bound", protocol)
+    env.pop("TOKENTRACE_EXIT_TIMEOUT")  # the default bound
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = dead_backend.endpoint
     env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "30"  # unbounded, each exporter would retry this long
     del env["OTEL_METRIC_EXPORT_INTERVAL"], env["OTEL_BSP_SCHEDULE_DELAY"]
@@ -171,7 +173,7 @@ def test_console_and_none_exporters_are_honoured_and_exit_fast(
     fake_provider.reset()
     # No endpoint anywhere: an OTLP exporter would try localhost:4317 and wait at exit (21 s before).
     env = {**app_env(collector, fake_provider, "exporter-choice")}
-    del env["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    del env["OTEL_EXPORTER_OTLP_ENDPOINT"], env["TOKENTRACE_EXIT_TIMEOUT"]
     env.update(OTEL_TRACES_EXPORTER=choice, OTEL_METRICS_EXPORTER=choice)
     elapsed, printed = timed_exit(onecall_argv("configure"), env)
     print(f"OTEL_*_EXPORTER={choice}: exit {elapsed:.2f} s")

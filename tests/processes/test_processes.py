@@ -44,10 +44,10 @@ def service_name(kind: str) -> str:
     return f"processes-{kind}-{uuid.uuid4().hex[:8]}"
 
 
-def run(argv: list[str], env: dict[str, str], timeout: float = 90) -> str:
+def run(argv: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{argv} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+    return result
 
 
 def reported(stdout: str, key: str) -> set[str]:
@@ -62,7 +62,7 @@ def reported(stdout: str, key: str) -> set[str]:
 
 def serve_requests(port: int, count: int) -> list[dict[str, object]]:
     def get(_: int) -> dict[str, object]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=90) as response:
             body: dict[str, object] = json.loads(response.read())
             return body
 
@@ -140,16 +140,16 @@ def test_multiprocessing_children_report_only_their_own_tokens(
     if setup == "auto":
         argv = [str(VENV_BIN / "opentelemetry-instrument"), *argv]
         env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = only_openai_instrumented()
-    stdout = run(argv, env)
+    result = run(argv, env)
 
     expected = Expected.of((1, BEFORE_FORK), (child_calls, PER_CALL))
     assert expected.input == 100 + 10 * child_calls  # 220 in the scenario
     processes = 1 + (SPAWN_CHILDREN if mode == "pool-spawn" else CHILDREN)
     seen = wait_for_sums(victoria_metrics, service, expected, processes)
-    assert seen.tokens() == seen_for(expected, set()).tokens(), seen
-    assert len(seen.instances) == processes, seen.instances
+    assert seen.tokens() == seen_for(expected, set()).tokens(), (seen, result.stderr[-3000:])
+    assert len(seen.instances) == processes, (seen.instances, result.stderr[-3000:])
     if mode.startswith("pool"):
-        parent, children = reported(stdout, "parent"), reported(stdout, "children")
+        parent, children = reported(result.stdout, "parent"), reported(result.stdout, "children")
         assert parent | children == seen.instances
     assert len(fake_provider.requests_to("openai.chat")) == expected.calls
 
