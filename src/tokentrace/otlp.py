@@ -152,8 +152,12 @@ def exporter_names(signal: str) -> list[str]:
     names = [name.strip() for name in value.split(",") if name.strip()]
     if "none" in names:
         return []
-    protocol = "otlp_proto_grpc" if _protocol(signal) == "grpc" else "otlp_proto_http"
-    return list(dict.fromkeys(protocol if name == "otlp" else name for name in names))
+    otlp = _otlp_exporter_name(signal)
+    return list(dict.fromkeys(otlp if name == "otlp" else name for name in names))
+
+
+def _otlp_exporter_name(signal: str) -> str:
+    return "otlp_proto_grpc" if _protocol(signal) == "grpc" else "otlp_proto_http"
 
 
 def _exporter_class(signal: str, name: str) -> type[Any]:
@@ -190,12 +194,8 @@ def otlp_exporters() -> tuple[SpanExporter, MetricReader]:
 
     The protocol is ``grpc`` unless ``OTEL_EXPORTER_OTLP_PROTOCOL`` says ``http/protobuf``.
     """
-    span_class = _exporter_class(
-        "traces", "otlp_proto_grpc" if _protocol("traces") == "grpc" else "otlp_proto_http"
-    )
-    metric_class = _exporter_class(
-        "metrics", "otlp_proto_grpc" if _protocol("metrics") == "grpc" else "otlp_proto_http"
-    )
+    span_class = _exporter_class("traces", _otlp_exporter_name("traces"))
+    metric_class = _exporter_class("metrics", _otlp_exporter_name("metrics"))
     return (
         ProcessLocalSpanExporter(span_class),
         PeriodicExportingMetricReader(ProcessLocalMetricExporter(metric_class)),
