@@ -59,14 +59,14 @@ def test_configure_otlp_builds_the_exporters_named(monkeypatch: pytest.MonkeyPat
         processors = providers.tracer_provider._active_span_processor._span_processors
         span_exporters = [processor.span_exporter for processor in processors]  # type: ignore[attr-defined]
         assert all(isinstance(exporter, ProcessLocalSpanExporter) for exporter in span_exporters)
-        assert [type(exporter._exporter) for exporter in span_exporters] == [
+        assert [type(exporter._local.exporter) for exporter in span_exporters] == [
             ConsoleSpanExporter,
             GrpcSpanExporter,
         ]
         readers = providers.meter_provider._metric_readers
         metric_exporters = [reader._exporter for reader in readers]  # type: ignore[attr-defined]
         assert all(isinstance(exporter, ProcessLocalMetricExporter) for exporter in metric_exporters)
-        assert [type(exporter._exporter) for exporter in metric_exporters] == [
+        assert [type(exporter._local.exporter) for exporter in metric_exporters] == [
             ConsoleMetricExporter,
             HttpMetricExporter,
         ]
