@@ -197,3 +197,13 @@ def wait_for_sums(vm: VictoriaMetrics, service: str, expected: Expected, instanc
         if done or time.monotonic() > deadline:
             return seen
         time.sleep(0.3)
+
+
+def assert_token_sums(
+    vm: VictoriaMetrics, service: str, expected: Expected, instance_count: int, context: str = ""
+) -> Seen:
+    """The exact expected sums of every token metric, from ``instance_count`` distinct instances."""
+    seen = wait_for_sums(vm, service, expected, instance_count)
+    assert seen.tokens() == seen_for(expected, set()).tokens(), (seen, context)
+    assert len(seen.instances) == instance_count, (seen.instances, context)
+    return seen

@@ -23,9 +23,8 @@ from tests.processes.harness import (
     VENV_BIN,
     Expected,
     app_env,
+    assert_token_sums,
     only_openai_instrumented,
-    seen_for,
-    wait_for_sums,
 )
 from tests.reliability.netfaults import FaultyEndpoint
 from tokentrace.otlp import configure_otlp
@@ -73,12 +72,11 @@ def test_one_call_script_delivers_its_span_and_points_before_exit(
     collector: Collector,
     victoria_metrics: VictoriaMetrics,
     trace_sink: OtlpReceiver,
-    fake_provider: FakeProvider,
+    fake: FakeProvider,
 ) -> None:
-    fake_provider.reset()
-    fake_provider.enqueue("openai.chat", PER_CALL.reply())
+    fake.enqueue("openai.chat", PER_CALL.reply())
     service = f"onecall-{setup}-{uuid.uuid4().hex[:8]}"
-    env = {**app_env(collector, fake_provider, service), "SETUP": setup}
+    env = {**app_env(collector, fake, service), "SETUP": setup}
     env.pop("TOKENTRACE_EXIT_TIMEOUT")
     # The defaults: nothing is exported on a timer before the script ends.
     del env["OTEL_METRIC_EXPORT_INTERVAL"], env["OTEL_BSP_SCHEDULE_DELAY"]
@@ -87,8 +85,7 @@ def test_one_call_script_delivers_its_span_and_points_before_exit(
     elapsed, _ = timed_exit(onecall_argv(setup), env)
 
     expected = Expected.of((1, PER_CALL))
-    seen = wait_for_sums(victoria_metrics, service, expected, 1)
-    assert seen.tokens() == seen_for(expected, set()).tokens(), seen
+    assert_token_sums(victoria_metrics, service, expected, 1)
     assert trace_sink.wait_for(
         lambda sink: any(
             span.resource_attributes.get("service.name") == service for span in sink.spans("chat gpt-4o-mini")
@@ -112,10 +109,9 @@ def dead_backend(request: pytest.FixtureRequest) -> Iterator[FaultyEndpoint]:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_exit_with_the_backend_down_waits_the_bound_at_most(
-    protocol: str, dead_backend: FaultyEndpoint, collector: Collector, fake_provider: FakeProvider
+    protocol: str, dead_backend: FaultyEndpoint, collector: Collector, fake: FakeProvider
 ) -> None:
-    fake_provider.reset()
-    env = app_env(collector, fake_provider, "exit-bound", protocol)
+    env = app_env(collector, fake, "exit-bound", protocol)
     env.pop("TOKENTRACE_EXIT_TIMEOUT")  # the default bound
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = dead_backend.endpoint
     env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "30"  # unbounded, each exporter would retry this long
@@ -151,14 +147,11 @@ def test_shutdown_returns_at_the_bound(protocol: str, monkeypatch: pytest.Monkey
     assert backend.accepted >= 1, "the exporters never reached the hanging backend"
 
 
-def test_opentelemetry_instrument_exit_is_the_sdks_own(
-    collector: Collector, fake_provider: FakeProvider
-) -> None:
+def test_opentelemetry_instrument_exit_is_the_sdks_own(collector: Collector, fake: FakeProvider) -> None:
     """Under opentelemetry-instrument the distro's providers exit by the SDK's rules: the README
     documents the bound OTEL_EXPORTER_OTLP_TIMEOUT gives (8.5-15.7 s with its default of 10)."""
-    fake_provider.reset()
     with FaultyEndpoint("refuse") as backend:
-        env = {**app_env(collector, fake_provider, "exit-auto"), "SETUP": "auto"}
+        env = {**app_env(collector, fake, "exit-auto"), "SETUP": "auto"}
         env.update(OTEL_EXPORTER_OTLP_ENDPOINT=backend.endpoint, OTEL_EXPORTER_OTLP_TIMEOUT="1")
         env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = only_openai_instrumented()
         elapsed, _ = timed_exit(onecall_argv("auto"), env)
@@ -168,11 +161,10 @@ def test_opentelemetry_instrument_exit_is_the_sdks_own(
 
 @pytest.mark.parametrize("choice", ["console", "none"])
 def test_console_and_none_exporters_are_honoured_and_exit_fast(
-    choice: str, fake_provider: FakeProvider, collector: Collector
+    choice: str, fake: FakeProvider, collector: Collector
 ) -> None:
-    fake_provider.reset()
     # No endpoint anywhere: an OTLP exporter would try localhost:4317 and wait at exit (21 s before).
-    env = {**app_env(collector, fake_provider, "exporter-choice")}
+    env = {**app_env(collector, fake, "exporter-choice")}
     del env["OTEL_EXPORTER_OTLP_ENDPOINT"], env["TOKENTRACE_EXIT_TIMEOUT"]
     env.update(OTEL_TRACES_EXPORTER=choice, OTEL_METRICS_EXPORTER=choice)
     elapsed, printed = timed_exit(onecall_argv("configure"), env)
@@ -186,12 +178,11 @@ def test_console_and_none_exporters_are_honoured_and_exit_fast(
 
 
 def test_exporter_list_sends_to_each(
-    collector: Collector, trace_sink: OtlpReceiver, fake_provider: FakeProvider
+    collector: Collector, trace_sink: OtlpReceiver, fake: FakeProvider
 ) -> None:
-    fake_provider.reset()
-    fake_provider.enqueue("openai.chat", PER_CALL.reply())
+    fake.enqueue("openai.chat", PER_CALL.reply())
     service = f"exporter-list-{uuid.uuid4().hex[:8]}"
-    env = {**app_env(collector, fake_provider, service), "OTEL_TRACES_EXPORTER": "console, otlp"}
+    env = {**app_env(collector, fake, service), "OTEL_TRACES_EXPORTER": "console, otlp"}
     _, printed = timed_exit(onecall_argv("configure"), env)
     assert '"name": "chat gpt-4o-mini"' in printed, printed  # the console exporter's JSON
     assert trace_sink.wait_for(

@@ -27,10 +27,9 @@ from tests.processes.harness import (
     VENV_BIN,
     Expected,
     app_env,
+    assert_token_sums,
     only_openai_instrumented,
-    seen_for,
     server,
-    wait_for_sums,
 )
 from tokentrace.testing import FakeProvider
 
@@ -76,17 +75,16 @@ def test_gunicorn_workers_each_report_their_own_tokens(
     preload: bool,
     collector: Collector,
     victoria_metrics: VictoriaMetrics,
-    fake_provider: FakeProvider,
+    fake: FakeProvider,
     tmp_path: Path,
 ) -> None:
-    fake_provider.reset()
     service = service_name("gunicorn")
-    env = app_env(collector, fake_provider, service)
+    env = app_env(collector, fake, service)
     if preload:
         # The master imports the app and makes one call before forking its workers.
         env["APP_CALL_AT_IMPORT"] = "1"
-        fake_provider.enqueue("openai.chat", BEFORE_FORK.reply())
-    fake_provider.enqueue("openai.chat", *[PER_CALL.reply()] * REQUESTS)
+        fake.enqueue("openai.chat", BEFORE_FORK.reply())
+    fake.enqueue("openai.chat", *[PER_CALL.reply()] * REQUESTS)
     port = free_port()
     argv = [str(VENV_BIN / "gunicorn"), "-w", str(WORKERS), "-k", "sync", "-b", f"127.0.0.1:{port}"]
     argv += ["--preload"] if preload else []
@@ -102,11 +100,9 @@ def test_gunicorn_workers_each_report_their_own_tokens(
     assert len(instances) == len(pids), f"workers share a service.instance.id: {served}"
     expected = Expected.of((REQUESTS, PER_CALL), *([(1, BEFORE_FORK)] if preload else []))
     # Each worker that served is a series; with --preload the master's call is one more.
-    seen = wait_for_sums(victoria_metrics, service, expected, len(instances) + preload)
-    assert seen.tokens() == seen_for(expected, set()).tokens(), seen
+    seen = assert_token_sums(victoria_metrics, service, expected, len(instances) + preload)
     assert instances <= seen.instances, (instances, seen.instances)
-    assert len(seen.instances) == len(instances) + preload
-    assert len(fake_provider.requests_to("openai.chat")) == expected.calls
+    assert len(fake.requests_to("openai.chat")) == expected.calls
 
 
 # --- multiprocessing --------------------------------------------------------------------------------
@@ -129,13 +125,12 @@ def test_multiprocessing_children_report_only_their_own_tokens(
     protocol: str,
     collector: Collector,
     victoria_metrics: VictoriaMetrics,
-    fake_provider: FakeProvider,
+    fake: FakeProvider,
 ) -> None:
-    fake_provider.reset()
     service = service_name(mode)
-    env = {**app_env(collector, fake_provider, service, protocol), "SETUP": setup}
+    env = {**app_env(collector, fake, service, protocol), "SETUP": setup}
     child_calls = CHILDREN * CALLS_PER_CHILD if mode == "process-fork" else TASKS
-    fake_provider.enqueue("openai.chat", BEFORE_FORK.reply(), *[PER_CALL.reply()] * child_calls)
+    fake.enqueue("openai.chat", BEFORE_FORK.reply(), *[PER_CALL.reply()] * child_calls)
     argv = [sys.executable, "-m", "tests.processes.apps.pool", mode]
     if setup == "auto":
         argv = [str(VENV_BIN / "opentelemetry-instrument"), *argv]
@@ -145,26 +140,23 @@ def test_multiprocessing_children_report_only_their_own_tokens(
     expected = Expected.of((1, BEFORE_FORK), (child_calls, PER_CALL))
     assert expected.input == 100 + 10 * child_calls  # 220 in the issue's scenario
     processes = 1 + (SPAWN_CHILDREN if mode == "pool-spawn" else CHILDREN)
-    seen = wait_for_sums(victoria_metrics, service, expected, processes)
-    assert seen.tokens() == seen_for(expected, set()).tokens(), (seen, result.stderr[-3000:])
-    assert len(seen.instances) == processes, (seen.instances, result.stderr[-3000:])
+    seen = assert_token_sums(victoria_metrics, service, expected, processes, result.stderr[-3000:])
     if mode.startswith("pool"):
         parent, children = reported(result.stdout, "parent"), reported(result.stdout, "children")
         assert parent | children == seen.instances
-    assert len(fake_provider.requests_to("openai.chat")) == expected.calls
+    assert len(fake.requests_to("openai.chat")) == expected.calls
 
 
 # --- uvicorn and Celery ------------------------------------------------------------------------------
 
 
 def test_uvicorn_workers_each_report_their_own_tokens(
-    collector: Collector, victoria_metrics: VictoriaMetrics, fake_provider: FakeProvider, tmp_path: Path
+    collector: Collector, victoria_metrics: VictoriaMetrics, fake: FakeProvider, tmp_path: Path
 ) -> None:
-    fake_provider.reset()
     service = service_name("uvicorn")
-    env = app_env(collector, fake_provider, service)
+    env = app_env(collector, fake, service)
     requests = 12
-    fake_provider.enqueue("openai.chat", *[PER_CALL.reply()] * requests)
+    fake.enqueue("openai.chat", *[PER_CALL.reply()] * requests)
     port = free_port()
     argv = [str(VENV_BIN / "uvicorn"), "--workers", "2", "--port", str(port), "--log-level", "warning"]
     argv += ["tests.processes.apps.asgi:app"]
@@ -175,29 +167,27 @@ def test_uvicorn_workers_each_report_their_own_tokens(
     instances = {str(body["instance"]) for body in served}
     assert len(instances) == len({body["pid"] for body in served}), served
     expected = Expected.of((requests, PER_CALL))
-    seen = wait_for_sums(victoria_metrics, service, expected, len(instances))
-    assert seen.tokens() == seen_for(expected, set()).tokens(), seen
+    seen = assert_token_sums(victoria_metrics, service, expected, len(instances))
     assert seen.instances == instances
 
 
 def test_celery_prefork_children_each_report_their_own_tokens(
     collector: Collector,
     victoria_metrics: VictoriaMetrics,
-    fake_provider: FakeProvider,
+    fake: FakeProvider,
     tmp_path: Path,
 ) -> None:
     """A real Celery worker (prefork pool, 2 children) on kombu's filesystem broker: no server needed."""
-    fake_provider.reset()
     service = service_name("celery")
     broker = tmp_path / "broker"
     broker.mkdir()
     env = {
-        **app_env(collector, fake_provider, service),
+        **app_env(collector, fake, service),
         "CELERY_BROKER_FOLDER": str(broker),
         "APP_CALL_AT_IMPORT": "1",
     }
     tasks = 8
-    fake_provider.enqueue("openai.chat", BEFORE_FORK.reply(), *[PER_CALL.reply()] * tasks)
+    fake.enqueue("openai.chat", BEFORE_FORK.reply(), *[PER_CALL.reply()] * tasks)
     argv = [
         sys.executable,
         "-m",
@@ -220,11 +210,9 @@ def test_celery_prefork_children_each_report_their_own_tokens(
         for _ in range(tasks):
             producer.send_task("tests.processes.apps.celery_app.call")
         deadline = time.monotonic() + 90
-        while len(fake_provider.requests_to("openai.chat")) < 1 + tasks and time.monotonic() < deadline:
+        while len(fake.requests_to("openai.chat")) < 1 + tasks and time.monotonic() < deadline:
             time.sleep(0.2)
     assert worker.popen.returncode == 0, worker.log.read_text()
     expected = Expected.of((1, BEFORE_FORK), (tasks, PER_CALL))
-    assert len(fake_provider.requests_to("openai.chat")) == expected.calls
-    seen = wait_for_sums(victoria_metrics, service, expected, 3)  # the main process and 2 children
-    assert seen.tokens() == seen_for(expected, set()).tokens(), seen
-    assert len(seen.instances) == 3, seen.instances
+    assert len(fake.requests_to("openai.chat")) == expected.calls
+    assert_token_sums(victoria_metrics, service, expected, 3)  # the main process and 2 children
