@@ -91,9 +91,14 @@ def app_env(collector: Collector, fake: FakeProvider, service: str, protocol: st
 
 @contextmanager
 def server(
-    name: str, argv: list[str], env: dict[str, str], workdir: Path, port: int | None = None
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    workdir: Path,
+    port: int | None = None,
+    stop: signal.Signals = signal.SIGTERM,
 ) -> Iterator[Process]:
-    """A server or worker run from this checkout, stopped gracefully (SIGTERM) when the block ends.
+    """A server or worker run from this checkout, stopped gracefully (``stop``) when the block ends.
 
     A graceful stop lets each of its processes end normally and flush: the test checks the exit
     code afterwards (``process.popen.returncode``).
@@ -104,7 +109,7 @@ def server(
             wait_for_port(port, process.popen, process.log, timeout=60)
         yield process
     finally:
-        process.popen.send_signal(signal.SIGTERM)
+        process.popen.send_signal(stop)
         process.popen.wait(timeout=60)
 
 
