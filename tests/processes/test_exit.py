@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -49,20 +50,24 @@ def onecall_argv(setup: str) -> list[str]:
 
 def timed_exit(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     """Seconds from the script's ``done`` line to its exit, and everything it printed."""
-    process = subprocess.Popen(
-        argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if line.strip() == "done":
-            break
-    started = time.monotonic()
-    rest, errors = process.communicate(timeout=60)
-    elapsed = time.monotonic() - started
-    assert process.returncode == 0, f"exit {process.returncode}:\n{''.join(lines)}{rest}\n{errors}"
-    assert lines and lines[-1].strip() == "done", "".join(lines) + errors
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True)
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.strip() == "done":
+                break
+        started = time.monotonic()
+        # Read on through the same file object: what it has buffered past "done" (the console
+        # exporter's output) would be lost to communicate(), which reads the pipe underneath.
+        rest = process.stdout.read()
+        process.wait(timeout=60)
+        elapsed = time.monotonic() - started
+        errors.seek(0)
+        stderr = errors.read()
+    assert process.returncode == 0, f"exit {process.returncode}:\n{''.join(lines)}{rest}\n{stderr}"
+    assert lines and lines[-1].strip() == "done", "".join(lines) + stderr
     return elapsed, "".join(lines) + rest
 
 
