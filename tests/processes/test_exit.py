@@ -188,6 +188,9 @@ def test_exporter_list_sends_to_each(
     fake.enqueue("openai.chat", PER_CALL.reply())
     service = f"exporter-list-{uuid.uuid4().hex[:8]}"
     env = {**app_env(collector, fake, service), "OTEL_TRACES_EXPORTER": "console, otlp"}
+    # The default batch delay: the console exporter prints at exit, after "done", not in the
+    # middle of that line (its thread and the script's print would interleave on stdout).
+    del env["OTEL_BSP_SCHEDULE_DELAY"]
     _, printed = timed_exit(onecall_argv("configure"), env)
     assert '"name": "chat gpt-4o-mini"' in printed, printed  # the console exporter's JSON
     assert trace_sink.wait_for(
