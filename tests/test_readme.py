@@ -25,6 +25,7 @@ def test_readme_documents_every_configuration_variable() -> None:
         "TOKENTRACE_PRICES_FILE",
         "TOKENTRACE_BAGGAGE_KEYS",
         "TOKENTRACE_ATTRIBUTE_VALUE_LIMIT",
+        "TOKENTRACE_EXIT_TIMEOUT",
     ):
         assert variable in README, variable
 

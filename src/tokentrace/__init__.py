@@ -25,7 +25,12 @@ Configuration (environment, read when instrumentation starts):
 - ``TOKENTRACE_PRICES_FILE=prices.yaml``: your own prices (JSON or YAML), winning over genai-prices'.
 - ``TOKENTRACE_BAGGAGE_KEYS=tenant,feature``: attribution dimensions read from OpenTelemetry baggage.
 - ``TOKENTRACE_ATTRIBUTE_VALUE_LIMIT=100``: distinct values per dimension on metrics; later: ``_other``.
-- the standard ``OTEL_*`` variables, for the SDK and exporters.
+- ``TOKENTRACE_EXIT_TIMEOUT``: seconds ``configure_otlp()``'s exit flush may take (2 by default).
+- the standard ``OTEL_*`` variables, for the SDK and exporters (``OTEL_TRACES_EXPORTER`` and
+  ``OTEL_METRICS_EXPORTER`` choose ``configure_otlp()``'s exporters, as for ``opentelemetry-instrument``).
+
+A forked child (gunicorn, Celery prefork, ``multiprocessing``) reports only its own tokens; see
+``tokentrace.otlp`` for processes and exit.
 """
 
 from __future__ import annotations

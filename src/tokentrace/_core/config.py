@@ -14,6 +14,7 @@ ENV_COST: Final = "TOKENTRACE_COST"
 ENV_PRICES_FILE: Final = "TOKENTRACE_PRICES_FILE"
 ENV_BAGGAGE_KEYS: Final = "TOKENTRACE_BAGGAGE_KEYS"
 ENV_ATTRIBUTE_VALUE_LIMIT: Final = "TOKENTRACE_ATTRIBUTE_VALUE_LIMIT"
+ENV_EXIT_TIMEOUT: Final = "TOKENTRACE_EXIT_TIMEOUT"
 
 _FALSE = ("0", "false", "no", "off")
 _TRUE = ("1", "true", "yes", "on")
@@ -34,6 +35,15 @@ def env_flag(name: str, default: bool) -> bool:
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
     return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A non-negative number of seconds from the environment; anything else keeps the default."""
+    try:
+        value = float(os.environ.get(name, "").strip())
+    except ValueError:
+        return default
+    return value if value >= 0 else default
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,16 +54,6 @@ _SeriesKey = tuple[MetricSeries, str] | None
 _lock = threading.Lock()
 
 
-def _reset_lock() -> None:
-    global _lock
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    # A fork taken while another thread held the lock must not leave the child locked out.
-    os.register_at_fork(after_in_child=_reset_lock)
-
-
 class TokenTotals:
     """Running token sums per counter and attribute set, reported by five asynchronous counters."""
 
@@ -109,6 +99,12 @@ class TokenTotals:
             return self.observe(index)
 
         return observe
+
+    def clear(self) -> None:
+        """Forget every sum: the counters start again from zero (a forked child's own tokens only)."""
+        with _lock:
+            for sums in self._sums:
+                sums.clear()
 
     def observe(self, index: int) -> list[Observation]:
         """The current sums of one counter (called by the SDK at collection)."""
@@ -161,3 +157,19 @@ def token_totals(meter: Meter) -> TokenTotals:
             totals = TokenTotals(meter)
             _TOTALS[meter] = totals
         return totals
+
+
+def _after_fork_in_child() -> None:
+    # A fork taken while another thread held the lock must not leave the child locked out.
+    global _lock, _TOTALS_LOCK
+    _lock = threading.Lock()
+    _TOTALS_LOCK = threading.Lock()
+    # The child inherits the parent's sums; reported again under the child's own service.instance.id
+    # they would count the parent's tokens once more per child (issue 17: 620 reported for 220 used).
+    # The SDK's copy of these counters is dropped with them (tokentrace._core.fork).
+    for totals in list(_TOTALS.values()):
+        totals.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

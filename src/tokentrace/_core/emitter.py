@@ -19,6 +19,7 @@ from tokentrace._core.attribution import Attribution
 from tokentrace._core.config import Settings
 from tokentrace._core.cost import cost_attributes, pricer_for
 from tokentrace._core.counters import TokenTotals, token_totals
+from tokentrace._core.fork import track_meter
 from tokentrace._core.instruments import Instruments, MetricSeries, create_instruments, metric_attributes
 from tokentrace._core.invocation import Invocation, RequestFacts
 from tokentrace._core.rollup import add_to_frames
@@ -71,6 +72,7 @@ class Emitter:
         self.settings = settings or Settings.from_env()
         self._tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
         meter = get_meter(_SCOPE, __version__, meter_provider)
+        track_meter(meter)  # a forked child reports its own tokens only
         self._instruments: Instruments = create_instruments(meter)
         self._totals: TokenTotals | None = token_totals(meter) if self.settings.token_counters else None
         self._series_attributes: dict[MetricSeries, _SeriesAttributes] = {}
