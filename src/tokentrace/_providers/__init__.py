@@ -28,6 +28,11 @@ class ProviderEntry:
         """Import the adapter (which imports nothing from the SDK at module level)."""
         return cast(ProviderAdapter, importlib.import_module(self.adapter_module))
 
+    @property
+    def extra(self) -> str:
+        """The pip extra that installs this SDK (``tokentrace[google-genai]``)."""
+        return self.name.replace("_", "-")
+
     def root_of(self, module: str) -> str:
         """The module whose import makes ``module`` patchable: the SDK's package, or another root.
 
