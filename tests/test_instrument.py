@@ -164,19 +164,31 @@ APP = textwrap.dedent(
 )
 
 
+# The contrib openai-v2 instrumentation is in the test environment (for the coexistence tests); its
+# entry point is named ``openai``. Auto-instrumented runs here check tokentrace alone.
+OTHER_OPENAI_INSTRUMENTATIONS = "openai"
+
+
+def auto_environment(**env: str) -> dict[str, str]:
+    disabled = [OTHER_OPENAI_INSTRUMENTATIONS, env.pop("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")]
+    environment = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        **env,
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(filter(None, disabled)),
+    }
+    environment.pop("TOKENTRACE_STRICT", None)
+    return environment
+
+
 def run_auto_instrumented(fake: FakeProvider, tmp_path: Path, **env: str) -> str:
     app = tmp_path / "app.py"
     app.write_text(APP)
-    environment = {
-        **os.environ,
-        "FAKE_URL": fake.base_url("openai"),
-        "OTEL_TRACES_EXPORTER": "console",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_SERVICE_NAME": "auto-test",
-        **env,
-    }
-    environment.pop("TOKENTRACE_STRICT", None)
+    environment = auto_environment(
+        FAKE_URL=fake.base_url("openai"), OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="auto-test", **env
+    )
     bin_dir = Path(sys.executable).parent
     result = subprocess.run(
         [str(bin_dir / "opentelemetry-instrument"), sys.executable, str(app)],
@@ -365,13 +377,7 @@ def test_uninstrument_cancels_the_patches_waiting_for_an_import(fake: FakeProvid
 def test_opentelemetry_instrument_imports_no_sdk_the_app_does_not(tmp_path: Path) -> None:
     app = tmp_path / "noop.py"
     app.write_text("import sys\nprint(','.join(n for n in sys.argv[1].split(',') if n in sys.modules))\n")
-    environment = {
-        **os.environ,
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    }
-    environment.pop("TOKENTRACE_STRICT", None)
+    environment = auto_environment()
     bin_dir = Path(sys.executable).parent
     watched = [name for name in SDK_MODULES if name not in ("botocore", "aiobotocore")]
     result = subprocess.run(
