@@ -182,6 +182,10 @@ def test_compose_stack_is_consistent() -> None:
     assert collector["image"] == f"otel/opentelemetry-collector:{version.group(1)}"
     assert collector["environment"]["OTELCOL_METRICS_ENDPOINT"].endswith("/api/v1/otlp/v1/metrics")
     assert "--web.enable-otlp-receiver" in services["prometheus"]["command"]
+    # A series' first export counts in rate(): its start time is stored as a zero sample (3.7+).
+    assert "--enable-feature=created-timestamp-zero-ingestion" in services["prometheus"]["command"]
+    version = services["prometheus"]["image"].rpartition(":v")[2]
+    assert tuple(int(part) for part in version.split(".")[:2]) >= (3, 7), version
     prometheus = yaml.safe_load((STACK / "prometheus.yml").read_text())
     assert "service.name" in prometheus["otlp"]["promote_resource_attributes"]
 
