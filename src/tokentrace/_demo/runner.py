@@ -6,9 +6,10 @@ exported over OTLP, and the demo says what the exporters really reported: a back
 the connection is told at once (nothing is sent), one that fails or hangs after the first attempt
 is not tried again (the demo's whole export is one batch of spans and one of metrics).
 
-Exit status: 0 when everything asked for happened; 1 when a provider's calls failed or recorded no span, a requested
-provider is not installed or not supported in its installed version, no SDK ran, or the OTLP export
-did not succeed; 2 without the OpenTelemetry SDK.
+Exit status: 0 when everything asked for happened; 1 when a provider's calls failed or recorded no
+span, a requested provider is not installed or not supported in its installed version, no SDK ran,
+or the OTLP export did not succeed; 2 without the OpenTelemetry SDK. A provider whose demo needs an
+optional package that is missing is skipped with a note and does not fail the run.
 """
 
 from __future__ import annotations
