@@ -405,3 +405,25 @@ def test_opentelemetry_instrument_imports_no_sdk_the_app_does_not(tmp_path: Path
         check=True,
     )
     assert loaded.stdout.strip() == "True"
+
+
+@pytest.mark.slow
+def test_an_sdk_in_a_namespace_package_is_patched_when_its_modules_are_imported() -> None:
+    # mistralai 3.x has no __init__: importing the namespace runs no code and fires no import hook,
+    # so its targets wait for their own modules.
+    script = textwrap.dedent(
+        """
+        import sys, tokentrace
+        assert tokentrace.instrument(["mistralai"]) == ["mistralai"]
+        assert "mistralai.client" not in sys.modules
+        from mistralai.client import Mistral
+        from mistralai.client import chat
+        print(type(vars(chat.Chat)["complete"]).__name__)
+        tokentrace.uninstrument()
+        print(type(vars(chat.Chat)["complete"]).__name__)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["FunctionWrapper", "function"]

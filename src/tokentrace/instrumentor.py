@@ -68,7 +68,11 @@ class TokentraceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     # one's own import instead of importing it.
                     self._wait_for(root, lambda targets=targets: patch(targets))
 
-        self._wait_for(self.entry.package, sdk_imported)
+        marker = self.entry.import_marker()
+        if marker is None:
+            sdk_imported()  # the adapter imports nothing from the SDK; each target waits for its module
+        else:
+            self._wait_for(marker, sdk_imported)
 
     def _wait_for(self, module: str, callback: Any) -> None:
         pending = when_imported(module, callback)

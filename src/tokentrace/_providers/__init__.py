@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from dataclasses import dataclass
 from typing import cast
@@ -33,16 +34,27 @@ class ProviderEntry:
         """The pip extra that installs this SDK (``tokentrace[google-genai]``)."""
         return self.name.replace("_", "-")
 
+    def import_marker(self) -> str | None:
+        """The module whose import means the SDK is in use, or None when no single one does.
+
+        That is the SDK's package, unless it is a namespace package (``mistralai`` 3.x has no
+        ``__init__``): importing one runs no code, so no post-import hook ever fires for it.
+        """
+        return None if _is_namespace(self.package) else self.package
+
     def root_of(self, module: str) -> str:
         """The module whose import makes ``module`` patchable: the SDK's package, or another root.
 
         Targets inside the SDK's package are patched once the package is imported (its submodules
         are then imported as the package would); a target in another distribution waits for that
-        distribution's top-level package.
+        distribution's top-level package. Where that is a namespace package, the target waits for
+        its own module.
         """
         if module == self.package or module.startswith(self.package + "."):
-            return self.package
-        return module.partition(".")[0]
+            root = self.package
+        else:
+            root = module.partition(".")[0]
+        return module if _is_namespace(root) else root
 
     def names(self) -> set[str]:
         """Every spelling that means this SDK, normalized by ``normalize_name``."""
@@ -83,6 +95,14 @@ REGISTRY: dict[str, ProviderEntry] = {
         ),
     )
 }
+
+
+def _is_namespace(module: str) -> bool:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin is None and spec.submodule_search_locations is not None
 
 
 def normalize_name(name: str) -> str:
