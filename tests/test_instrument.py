@@ -183,22 +183,30 @@ def auto_environment(**env: str) -> dict[str, str]:
     return environment
 
 
-def run_auto_instrumented(fake: FakeProvider, tmp_path: Path, **env: str) -> str:
-    app = tmp_path / "app.py"
-    app.write_text(APP)
-    environment = auto_environment(
-        FAKE_URL=fake.base_url("openai"), OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="auto-test", **env
-    )
+def auto_run(*argv: str, **env: str) -> str:
+    """The output of ``opentelemetry-instrument python ARGV...`` (exporters off unless ``env`` says)."""
     bin_dir = Path(sys.executable).parent
     result = subprocess.run(
-        [str(bin_dir / "opentelemetry-instrument"), sys.executable, str(app)],
-        env=environment,
+        [str(bin_dir / "opentelemetry-instrument"), sys.executable, *argv],
+        env=auto_environment(**env),
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     )
     return result.stdout
+
+
+def run_auto_instrumented(fake: FakeProvider, tmp_path: Path, **env: str) -> str:
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    return auto_run(
+        str(app),
+        FAKE_URL=fake.base_url("openai"),
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_SERVICE_NAME="auto-test",
+        **env,
+    )
 
 
 def spans_in(console_output: str) -> list[dict[str, Any]]:
@@ -377,34 +385,15 @@ def test_uninstrument_cancels_the_patches_waiting_for_an_import(fake: FakeProvid
 def test_opentelemetry_instrument_imports_no_sdk_the_app_does_not(tmp_path: Path) -> None:
     app = tmp_path / "noop.py"
     app.write_text("import sys\nprint(','.join(n for n in sys.argv[1].split(',') if n in sys.modules))\n")
-    environment = auto_environment()
-    bin_dir = Path(sys.executable).parent
     watched = [name for name in SDK_MODULES if name not in ("botocore", "aiobotocore")]
-    result = subprocess.run(
-        [str(bin_dir / "opentelemetry-instrument"), sys.executable, str(app), ",".join(watched)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert result.stdout.strip() == ""
+    assert auto_run(str(app), ",".join(watched)).strip() == ""
     # ... and tokentrace's instrumentors were loaded (they are waiting for the imports).
-    loaded = subprocess.run(
-        [
-            str(bin_dir / "opentelemetry-instrument"),
-            sys.executable,
-            "-c",
-            "from tokentrace.instrumentor import INSTRUMENTORS as I\n"
-            "print(I['openai']().is_instrumented_by_opentelemetry)",
-        ],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    loaded = auto_run(
+        "-c",
+        "from tokentrace.instrumentor import INSTRUMENTORS as I\n"
+        "print(I['openai']().is_instrumented_by_opentelemetry)",
     )
-    assert loaded.stdout.strip() == "True"
+    assert loaded.strip() == "True"
 
 
 @pytest.mark.slow

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-import tokentrace
 from tests.export.conftest import (
     COLLECTOR_CONFIG,
     REPO,
     Collector,
     VictoriaMetrics,
+    instrumented,
     make_pipeline,
     otlp_exporters,
 )
@@ -256,24 +256,15 @@ def scene(
         env.setenv("TOKENTRACE_COST", "true")
         env.setenv("TOKENTRACE_PRICES_FILE", str(prices))
         reset_pricers()
-        tokentrace.instrument(
-            ["openai", "anthropic"],
-            tracer_provider=pipeline.tracer_provider,
-            meter_provider=pipeline.meter_provider,
-        )
-    try:
-        fake_provider.reset()
-        client = openai_client(fake_provider)
-        claude = anthropic_client(fake_provider)
-        for index in range(ROUNDS):
-            if index:
-                time.sleep(1.0)  # two exports a second apart: rate() has an interval to divide by
-            openai_round(fake_provider, client)
-            anthropic_round(fake_provider, claude)
-            pipeline.flush()
-    finally:
-        tokentrace.uninstrument()
-        fake_provider.reset()
+        with instrumented(pipeline, fake_provider, "openai", "anthropic"):
+            client = openai_client(fake_provider)
+            claude = anthropic_client(fake_provider)
+            for index in range(ROUNDS):
+                if index:
+                    time.sleep(1.0)  # two exports a second apart: rate() has an interval to divide by
+                openai_round(fake_provider, client)
+                anthropic_round(fake_provider, claude)
+                pipeline.flush()
     try:
         calls = f'gen_ai_client_operation_duration_seconds_count{{service_name="{service}"}}'
         vm = victoria_metrics

@@ -24,19 +24,16 @@ from pathlib import Path
 
 import pytest
 
-import tokentrace
 from tests.export.conftest import (
     Collector,
     Process,
     VictoriaMetrics,
-    free_port,
     http_get_json,
+    instrumented,
     make_pipeline,
-    obs_binary,
     otlp_exporters,
-    start_process,
+    start_federating_prometheus,
     tail,
-    wait_for_port,
 )
 from tests.export.test_dashboard import ROUND, panel_targets, substitute
 from tests.export.workload import anthropic_client, anthropic_round, openai_client, openai_round
@@ -71,33 +68,15 @@ class Prometheus:
 
 @pytest.fixture(scope="module")
 def prometheus(victoria_metrics: VictoriaMetrics, obs_workdir: Path) -> Iterator[Prometheus]:
-    binary = obs_binary("prometheus", "TOKENTRACE_REQUIRE_SCREENSHOT")
-    port = free_port()
-    config = obs_workdir / "prometheus-short-app.yml"
-    config.write_text(
-        f"""
-global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-scrape_configs:
-  - job_name: victoria-metrics
-    honor_labels: true
-    metrics_path: /federate
-    params: {{"match[]": ['{{service_name="{SERVICE}"}}']}}
-    static_configs: [{{targets: ["127.0.0.1:{victoria_metrics.port}"]}}]
-"""
-    )
-    process = start_process(
-        "prometheus-short-app",
-        [
-            str(binary),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={obs_workdir / 'prometheus-short-app-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
+    process, url = start_federating_prometheus(
         obs_workdir,
+        "prometheus-short-app",
+        victoria_metrics,
+        SERVICE,
+        require_env="TOKENTRACE_REQUIRE_SCREENSHOT",
     )
     try:
-        wait_for_port(port, process.popen, process.log)
-        yield Prometheus(f"http://127.0.0.1:{port}", process)
+        yield Prometheus(url, process)
     finally:
         process.stop()
 
@@ -111,18 +90,11 @@ def short_app(
 ) -> Prometheus:
     """One round of calls, then exit: the metrics are exported once, at shutdown."""
     pipeline = make_pipeline(*otlp_exporters("grpc", collector.grpc_endpoint), service_name=SERVICE)
-    tokentrace.instrument(
-        ["openai", "anthropic"],
-        tracer_provider=pipeline.tracer_provider,
-        meter_provider=pipeline.meter_provider,
-    )
     try:
-        fake_provider.reset()
-        openai_round(fake_provider, openai_client(fake_provider))
-        anthropic_round(fake_provider, anthropic_client(fake_provider))
+        with instrumented(pipeline, fake_provider, "openai", "anthropic"):
+            openai_round(fake_provider, openai_client(fake_provider))
+            anthropic_round(fake_provider, anthropic_client(fake_provider))
     finally:
-        tokentrace.uninstrument()
-        fake_provider.reset()
         pipeline.shutdown()  # the only export, as at an application's exit
     calls = f'gen_ai_client_operation_duration_seconds_count{{service_name="{SERVICE}"}}'
     victoria_metrics.wait_for_series(calls, count=len(ROUND) + 1)
