@@ -368,7 +368,8 @@ def test_instrument_imports_no_sdk_and_patches_each_when_the_app_imports_it(
     fake: FakeProvider, tmp_path: Path
 ) -> None:
     report = run_lazy_app(fake, tmp_path)
-    assert {"openai", "anthropic", "google_genai", "bedrock", "langchain"} <= set(report["names"])
+    installed = {name for name, entry in REGISTRY.items() if tokentrace._installed(entry.package)}
+    assert "openai" in installed and set(report["names"]) == installed
     assert report["imported_by_instrument"] == []
     # The app imported openai, which patched it (one span), and nothing else was pulled in.
     assert report["create"] == "FunctionWrapper"
@@ -402,6 +403,7 @@ def test_opentelemetry_instrument_imports_no_sdk_the_app_does_not(tmp_path: Path
 def test_an_sdk_in_a_namespace_package_is_patched_when_its_modules_are_imported() -> None:
     # mistralai 3.x has no __init__: importing the namespace runs no code and fires no import hook,
     # so its targets wait for their own modules.
+    pytest.importorskip("mistralai.client")  # the matrix runs this file with openai alone
     script = textwrap.dedent(
         """
         import sys, tokentrace
