@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.impls import IMPLS
+from benchmarks.startup import ADDED, LABELS
 
 
 def label_of(name: str) -> str:
@@ -268,6 +269,42 @@ def _floor_lines(table: Table) -> list[str]:
     return lines
 
 
+def _startup_lines(result: dict[str, Any] | None) -> list[str]:
+    """The startup section (benchmarks/startup.py); nothing when the run had no startup scenario."""
+    if not result:
+        return []
+    lines = ["", "## Startup (every supported SDK installed)", ""]
+    if "error" in result:
+        return [*lines, f"Failed: `{result['error'].strip().splitlines()[-1]}`"]
+    cpu, wall = result["seconds"], result["wall"]
+    lines += [
+        f"CPU time (user + system) and wall time of a fresh process, median (min to max) over "
+        f"{result['rounds']} interleaved rounds; exporters off.",
+        "",
+        "| process | CPU ms | wall ms |",
+        "|---|---|---|",
+    ]
+    for name, label in LABELS.items():
+        lines.append(f"| {label} | {_fmt(cpu[name], 1000)} | {_fmt(wall[name], 1000)} |")
+    lines += ["", "| added by | CPU ms | wall ms |", "|---|---|---|"]
+    for on, off, label in ADDED.values():
+        cpu_added = [a - b for a, b in zip(cpu[on], cpu[off], strict=True)]
+        wall_added = [a - b for a, b in zip(wall[on], wall[off], strict=True)]
+        lines.append(f"| {label} | {_fmt(cpu_added, 1000)} | {_fmt(wall_added, 1000)} |")
+    imported = result["sdk_modules_imported_by_instrument"]
+    lines += [
+        "",
+        "SDK modules imported by `instrument()` in a process that imports no SDK: "
+        + (
+            ", ".join(f"`{name}`" for name in imported)
+            if imported
+            else "none (each SDK is patched when the application imports it)"
+        )
+        + ".",
+    ]
+    return lines
+
+
 def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
     table = Table(raw)
     settings = raw["settings"]
@@ -404,6 +441,7 @@ def render(raw: dict[str, Any], plot_name: str | None) -> tuple[str, bool]:
             peak_mib = peak / 1024 if peak else 0.0
             lines.append(f"| {label_of(name)} | {peak_mib:.1f} | {versus} | n/a | n/a | n/a | n/a | n/a |")
 
+    lines += _startup_lines(raw.get("startup"))
     lines += ["", "## What each one emitted (round 1, while on)", ""]
     for name in names:
         lines.append(f"- {label_of(name)}: {_emitted(table, name)}")

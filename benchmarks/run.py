@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import startup
 from benchmarks.impls import IMPLS
 from benchmarks.report import write_report
 
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         "--scenario-seconds", type=float, default=3.0, help="bare-SDK CPU seconds per scenario and process"
     )
     parser.add_argument("--memory-calls", type=int, help="calls in the memory test (default 20000)")
+    parser.add_argument(
+        "--startup-rounds", type=int, help="rounds of the startup scenario (default 10; quick 2; 0: none)"
+    )
     parser.add_argument("--out-dir", type=Path, help="RESULTS.md and results.json (default benchmarks/)")
     parser.add_argument("--plot", type=Path, help="PNG path (default docs/benchmark.png; quick: out-dir)")
     args = parser.parse_args(argv)
@@ -155,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name} failed:\n{result['error']}", file=sys.stderr)
             results[name].append(result)
 
+    startup_rounds = args.startup_rounds if args.startup_rounds is not None else (2 if args.quick else 10)
+    startup_result: dict[str, Any] | None = None
+    if startup_rounds:
+        print(f"[{time.monotonic() - started:6.1f}s] startup: {startup_rounds} round(s)", file=sys.stderr)
+        startup_result = startup.measure(startup_rounds, REPO / "src")
+        if "error" in startup_result:
+            print(f"  startup failed:\n{startup_result['error']}", file=sys.stderr)
+
     settings = {
         "mode": "quick" if args.quick else "full",
         "rounds": rounds,
@@ -170,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m benchmarks" + (" --quick" if args.quick else ""),
     }
     settings.update(source_state)
-    raw = {"settings": settings, "missing": missing, "results": results}
+    raw = {"settings": settings, "missing": missing, "results": results, "startup": startup_result}
     (out_dir / "results.json").write_text(json.dumps(raw, indent=1))
     failed = write_report(raw, out_dir / "RESULTS.md", plot)
+    failed = failed or bool(startup_result and "error" in startup_result)
     print(f"wrote {out_dir / 'RESULTS.md'} ({settings['seconds']} s)", file=sys.stderr)
     return 1 if failed else 0
 

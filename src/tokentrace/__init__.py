@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokentrace._core.attribution import Attributes, attributes
 from tokentrace._core.rollup import Tracker, track
+from tokentrace._providers import resolve_name
 from tokentrace.instrumentor import (
     INSTRUMENTORS,
     AnthropicInstrumentor,
@@ -99,27 +100,43 @@ def _installed(package: str) -> bool:
 
 
 def instrument(
-    providers: Iterable[str] | None = None,
+    providers: str | Iterable[str] | None = None,
     *,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> list[str]:
     """Instrument every supported SDK that is installed (or only ``providers``); return their names.
 
-    Calling it again changes nothing. An SDK that is not installed is skipped silently; one outside
-    the supported version range is skipped with a warning. Without explicit providers the global
-    ``TracerProvider`` and ``MeterProvider`` are used.
+    ``providers`` is one name or several: the registry names of :func:`supported_providers`, or
+    the pip extra, distribution or import name (``"google-genai"``, ``"google.genai"``,
+    ``"boto3"``). Each SDK is patched when the application imports it (at once if it already
+    has), so an installed SDK the application never imports is never imported.
+
+    Calling it again with the same providers changes nothing; calling it with a different
+    ``tracer_provider`` or ``meter_provider`` re-instruments those SDKs with the new ones (the
+    telemetry goes where the latest call says). An SDK that is not installed is skipped silently;
+    one outside the supported version range is skipped with a warning. Without explicit providers
+    the global ``TracerProvider`` and ``MeterProvider`` are used.
     """
-    wanted = list(INSTRUMENTORS) if providers is None else list(providers)
-    unknown = [name for name in wanted if name not in INSTRUMENTORS]
-    if unknown:
-        raise ValueError(f"unknown provider(s) {unknown}; supported: {supported_providers()}")
+    if providers is None:
+        wanted = list(INSTRUMENTORS)
+    else:
+        # A string is one name, as OpenTelemetry's own APIs take one name (not its characters).
+        requested = [providers] if isinstance(providers, str) else list(providers)
+        resolved = {name: resolve_name(name) if isinstance(name, str) else None for name in requested}
+        unknown = [name for name, found in resolved.items() if found is None]
+        if unknown:
+            raise ValueError(f"unknown provider(s) {unknown}; supported: {supported_providers()}")
+        wanted = list(dict.fromkeys(found for found in resolved.values() if found is not None))
     instrumented: list[str] = []
     for name in wanted:
         instrumentor = INSTRUMENTORS[name]()
         if instrumentor.is_instrumented_by_opentelemetry:
-            instrumented.append(name)
-            continue
+            in_use = instrumentor.providers
+            if in_use is None or (in_use[0] is tracer_provider and in_use[1] is meter_provider):
+                instrumented.append(name)
+                continue
+            instrumentor.uninstrument()
         if not _installed(instrumentor.entry.package) or not _installed(instrumentor.entry.adapter_module):
             continue
         conflict = instrumentor._check_dependency_conflicts()

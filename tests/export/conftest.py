@@ -18,6 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +34,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+import tokentrace
+from tokentrace.testing import FakeProvider
 from tokentrace.testing.otlp_receiver import OtlpReceiver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -400,3 +403,57 @@ def chromium_binary() -> str:
         )
         raise AssertionError("unreachable")
     return found
+
+
+def start_federating_prometheus(
+    workdir: Path, name: str, vm: VictoriaMetrics, service: str, *extra_args: str, require_env: str
+) -> tuple[Process, str]:
+    """Debian's Prometheus 2.42 (no OTLP receiver) federating one service's series from VictoriaMetrics.
+
+    Federated samples keep the SDK's timestamps; the scrape runs every second.
+    """
+    binary = obs_binary("prometheus", require_env)
+    port = free_port()
+    config = workdir / f"{name}.yml"
+    config.write_text(
+        f"""
+global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+scrape_configs:
+  - job_name: victoria-metrics
+    honor_labels: true
+    metrics_path: /federate
+    params: {{"match[]": ['{{service_name="{service}"}}']}}
+    static_configs: [{{targets: ["127.0.0.1:{vm.port}"]}}]
+"""
+    )
+    process = start_process(
+        name,
+        [
+            str(binary),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / (name + '-data')}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            *extra_args,
+        ],
+        workdir,
+    )
+    try:
+        wait_for_port(port, process.popen, process.log)
+    except BaseException:
+        process.stop()
+        raise
+    return process, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def instrumented(pipeline: Pipeline, fake: FakeProvider, *providers: str) -> Iterator[None]:
+    """tokentrace on ``providers``, exporting through ``pipeline``; the fake's scripts reset around it."""
+    tokentrace.instrument(
+        list(providers), tracer_provider=pipeline.tracer_provider, meter_provider=pipeline.meter_provider
+    )
+    try:
+        fake.reset()
+        yield
+    finally:
+        tokentrace.uninstrument()
+        fake.reset()

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-import tokentrace
 from tests.export.conftest import (
     COLLECTOR_CONFIG,
     REPO,
     Collector,
     VictoriaMetrics,
+    instrumented,
     make_pipeline,
     otlp_exporters,
 )
@@ -182,6 +182,10 @@ def test_compose_stack_is_consistent() -> None:
     assert collector["image"] == f"otel/opentelemetry-collector:{version.group(1)}"
     assert collector["environment"]["OTELCOL_METRICS_ENDPOINT"].endswith("/api/v1/otlp/v1/metrics")
     assert "--web.enable-otlp-receiver" in services["prometheus"]["command"]
+    # A series' first export counts in rate(): its start time is stored as a zero sample (3.7+).
+    assert "--enable-feature=created-timestamp-zero-ingestion" in services["prometheus"]["command"]
+    version = services["prometheus"]["image"].rpartition(":v")[2]
+    assert tuple(int(part) for part in version.split(".")[:2]) >= (3, 7), version
     prometheus = yaml.safe_load((STACK / "prometheus.yml").read_text())
     assert "service.name" in prometheus["otlp"]["promote_resource_attributes"]
 
@@ -252,24 +256,15 @@ def scene(
         env.setenv("TOKENTRACE_COST", "true")
         env.setenv("TOKENTRACE_PRICES_FILE", str(prices))
         reset_pricers()
-        tokentrace.instrument(
-            ["openai", "anthropic"],
-            tracer_provider=pipeline.tracer_provider,
-            meter_provider=pipeline.meter_provider,
-        )
-    try:
-        fake_provider.reset()
-        client = openai_client(fake_provider)
-        claude = anthropic_client(fake_provider)
-        for index in range(ROUNDS):
-            if index:
-                time.sleep(1.0)  # two exports a second apart: rate() has an interval to divide by
-            openai_round(fake_provider, client)
-            anthropic_round(fake_provider, claude)
-            pipeline.flush()
-    finally:
-        tokentrace.uninstrument()
-        fake_provider.reset()
+        with instrumented(pipeline, fake_provider, "openai", "anthropic"):
+            client = openai_client(fake_provider)
+            claude = anthropic_client(fake_provider)
+            for index in range(ROUNDS):
+                if index:
+                    time.sleep(1.0)  # two exports a second apart: rate() has an interval to divide by
+                openai_round(fake_provider, client)
+                anthropic_round(fake_provider, claude)
+                pipeline.flush()
     try:
         calls = f'gen_ai_client_operation_duration_seconds_count{{service_name="{service}"}}'
         vm = victoria_metrics

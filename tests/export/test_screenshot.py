@@ -27,18 +27,14 @@ import tokentrace
 from tests.export.conftest import (
     REPO,
     Collector,
-    Process,
     VictoriaMetrics,
     chromium_binary,
-    free_port,
     http_get_json,
     make_pipeline,
-    obs_binary,
     obs_cache,
     otlp_exporters,
-    start_process,
+    start_federating_prometheus,
     tail,
-    wait_for_port,
 )
 from tests.export.workload import (
     CHAT_MODEL,
@@ -73,36 +69,18 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def prometheus(victoria_metrics: VictoriaMetrics, obs_workdir: Path) -> Iterator[str]:
-    binary = obs_binary("prometheus", "TOKENTRACE_REQUIRE_SCREENSHOT")
     assets = obs_cache() / "prometheus" / "usr" / "share" / "prometheus" / "web"
-    port = free_port()
-    config = obs_workdir / "prometheus.yml"
     # Prometheus 2.42 has no OTLP receiver: it federates what the Collector pushed into VictoriaMetrics.
-    config.write_text(
-        f"""
-global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-scrape_configs:
-  - job_name: victoria-metrics
-    honor_labels: true
-    metrics_path: /federate
-    params: {{"match[]": ['{{service_name="{SERVICE}"}}']}}
-    static_configs: [{{targets: ["127.0.0.1:{victoria_metrics.port}"]}}]
-"""
-    )
-    process: Process = start_process(
-        "prometheus",
-        [
-            str(binary),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={obs_workdir / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--web.local-assets={assets}/",
-        ],
+    process, url = start_federating_prometheus(
         obs_workdir,
+        "prometheus",
+        victoria_metrics,
+        SERVICE,
+        f"--web.local-assets={assets}/",
+        require_env="TOKENTRACE_REQUIRE_SCREENSHOT",
     )
     try:
-        wait_for_port(port, process.popen, process.log)
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         process.stop()
 

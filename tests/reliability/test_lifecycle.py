@@ -15,10 +15,9 @@ from __future__ import annotations
 import contextvars
 import gc
 import importlib
-import sys
+import importlib.util
 import weakref
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -397,25 +396,20 @@ def test_another_instrumentation_wrapping_last(
 
 # --- the real OpenTelemetry OpenAI instrumentation -------------------------------------------------
 
-# Installed outside the project's virtualenv (``pip install --target``), because its entry point would
-# make ``opentelemetry-instrument`` load it in every other test that auto-instruments.
-OPENAI_V2_DIR = Path("/tmp/tokentrace-openai-v2")
+
+@pytest.mark.parametrize("module", ["aiobotocore", "opentelemetry.instrumentation.openai_v2"])
+def test_the_coexistence_tests_dependencies_are_installed(module: str) -> None:
+    # The aiobotocore and openai-v2 tests skip without them; the test environment must have them.
+    assert importlib.util.find_spec(module) is not None, f"{module}: source scripts/_env.sh test"
 
 
 @pytest.fixture
-def openai_v2() -> Iterator[Any]:
-    if not (OPENAI_V2_DIR / "opentelemetry" / "instrumentation" / "openai_v2").is_dir():
-        pytest.skip(
-            "opentelemetry-instrumentation-openai-v2 not installed: "
-            f"pip install --no-deps --target {OPENAI_V2_DIR} opentelemetry-instrumentation-openai-v2==2.4b0 "
-            "opentelemetry-util-genai==1.1b0 (1.2b0 renamed a module 2.4b0 imports)"
-        )
-    sys.path.append(str(OPENAI_V2_DIR))
-    try:
-        module = importlib.import_module("opentelemetry.instrumentation.openai_v2")
-        yield module.OpenAIInstrumentor()
-    finally:
-        sys.path.remove(str(OPENAI_V2_DIR))
+def openai_v2() -> Any:
+    # In the test dependency group (pyproject.toml); opentelemetry-instrument runs in the tests
+    # switch its entry point (``openai``) off, so it only instruments where a test asks it to.
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+    return OpenAIInstrumentor()
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import wrapt
@@ -104,3 +106,60 @@ def revert_patches(patches: Iterable[Patch]) -> None:
             delattr(patch.owner, patch.attribute)
         else:
             setattr(patch.owner, patch.attribute, patch.original)
+
+
+# --- patching an SDK when it is imported ------------------------------------------------------------
+
+# Module name -> the callbacks waiting for its import, in registration order. One wrapt hook per
+# module at a time dispatches to them, so instrument/uninstrument cycles never pile hooks up in
+# wrapt's registry (which has no way to remove one).
+_waiting: dict[str, dict[Pending, None]] = {}
+_hooked: set[str] = set()
+_lock = threading.RLock()
+
+
+@dataclass(eq=False, slots=True)
+class Pending:
+    """A callback waiting for a module's first import; ``cancel()`` drops it."""
+
+    module: str
+    callback: Callable[[], None] = field(repr=False)
+
+    def cancel(self) -> None:
+        """Never run the callback (a no-op once it has run)."""
+        with _lock:
+            _waiting.get(self.module, {}).pop(self, None)
+
+
+def _imported(module: Any) -> None:
+    name = getattr(module, "__name__", "")
+    with _lock:
+        _hooked.discard(name)
+        callbacks = list(_waiting.pop(name, {}))
+    # Outside the lock: patching may import the SDK's submodules, and wrapt fails the application's
+    # import if a hook raises, so each callback guards itself (see ``when_imported``).
+    for pending in callbacks:
+        pending.callback()
+
+
+def when_imported(module: str, callback: Callable[[], None]) -> Pending | None:
+    """Run ``callback`` now if ``module`` is imported, else right after its first import.
+
+    Returns the ``Pending`` registration, or None when the callback already ran. Patching at
+    import time means an SDK that is installed but never imported is never imported by us (which
+    is what costs seconds at startup), while an SDK imported before ``instrument()`` is patched
+    at once, as before. The callback runs after the module's own code, exactly as if the
+    application had called ``instrument()`` right after ``import module``. It must not raise: an
+    exception in a post-import hook fails the application's import.
+    """
+    with _lock:
+        if module not in sys.modules:
+            pending = Pending(module, callback)
+            _waiting.setdefault(module, {})[pending] = None
+            if module not in _hooked:
+                _hooked.add(module)
+                # Calls ``_imported`` at once if the module was imported since the check above.
+                wrapt.register_post_import_hook(_imported, module)
+            return pending
+    callback()
+    return None
