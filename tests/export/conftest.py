@@ -303,6 +303,21 @@ class VictoriaMetrics:
                 return
             time.sleep(0.2)
 
+    def wait_for_names(self, match: str, names: set[str], timeout: float = 15.0) -> None:
+        """Wait until every metric name in ``names`` has a series matching ``match``.
+
+        Counting series is not enough: a histogram's bucket series alone can reach a count while a
+        counter exported in a later batch has not been ingested yet.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            self.flush()
+            missing = names - set(self.metric_names(match))
+            if not missing or time.monotonic() > deadline:
+                assert not missing, f"{match}: no series yet for {sorted(missing)}"
+                return
+            time.sleep(0.2)
+
 
 @dataclass
 class Collector:

@@ -142,9 +142,7 @@ def test_metrics_reach_victoria_metrics_with_prometheus_names(
         for name, unit in HISTOGRAMS.items()
         for suffix in ("_bucket", "_sum", "_count")
     } | {prometheus_base(name, semconv.TOKEN_UNIT) + "_total" for name in COUNTERS}
-    victoria_metrics.wait_for_series(
-        f'{{service_name="{service}", __name__=~"gen_ai_.*"}}', len(expected_names)
-    )
+    victoria_metrics.wait_for_names(selector, expected_names)
     assert set(victoria_metrics.metric_names(selector)) == expected_names
 
     token_usage = prometheus_base(semconv.GEN_AI_CLIENT_TOKEN_USAGE, semconv.TOKEN_UNIT)
