@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -269,23 +270,46 @@ def test_stream_cut_after_usage_keeps_it(
 
 
 class _Interrupt:
-    """Raises KeyboardInterrupt in the main thread after ``delay`` seconds, as Ctrl-C does."""
+    """Raises KeyboardInterrupt in the main thread, as Ctrl-C does: ``delay`` seconds after entering, or
+    after ``when()`` first holds (checked from a helper thread), so a loaded machine cannot interrupt the
+    call before it even started."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, when: Callable[[], bool] | None = None) -> None:
         self.delay = delay
+        self.when = when
+        self._done = threading.Event()
 
     def __enter__(self) -> _Interrupt:
         assert threading.current_thread() is threading.main_thread()
         self.previous = signal.signal(signal.SIGALRM, self._raise)
-        signal.setitimer(signal.ITIMER_REAL, self.delay)
+        if self.when is None:
+            signal.setitimer(signal.ITIMER_REAL, self.delay)
+        else:
+            self._thread = threading.Thread(
+                target=self._fire_when_ready, args=(threading.main_thread().ident,)
+            )
+            self._thread.start()
         return self
+
+    def _fire_when_ready(self, target: int | None) -> None:
+        assert self.when is not None and target is not None
+        deadline = time.monotonic() + 30.0
+        while not self.when():
+            if self._done.wait(0.01) or time.monotonic() > deadline:
+                return
+        if not self._done.wait(self.delay):
+            signal.pthread_kill(target, signal.SIGALRM)
 
     @staticmethod
     def _raise(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     def __exit__(self, *exc: object) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        self._done.set()
+        if self.when is None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        else:
+            self._thread.join()
         signal.signal(signal.SIGALRM, self.previous)
 
 
@@ -319,7 +343,11 @@ def test_keyboard_interrupt_while_waiting_for_the_response(
     instrument(case.provider)
     fake.enqueue(case.route, Reply(delay=2.0, body=b"{}"))
     with case.client(fake.base_url(case.base), None) as client:
-        with pytest.raises(KeyboardInterrupt), _Interrupt(0.1):
+        # Interrupt once the provider has the request: the call is inside the SDK, waiting for the answer.
+        with (
+            pytest.raises(KeyboardInterrupt),
+            _Interrupt(0.1, when=lambda: bool(fake.requests_to(case.route))),
+        ):
             case.create(client, "gpt-4o-mini", stream)
     assert_failed_span(telemetry, span_ends, "KeyboardInterrupt")
 
