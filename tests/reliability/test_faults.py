@@ -142,12 +142,14 @@ def test_timeout_between_chunks(
     span_ends: EndCounter,
     client_pool: Callable[..., Clients],
 ) -> None:
-    clients = client_pool(case, 0.2)
+    # The read timeout must leave room for the first chunk even on a loaded machine (0.2 s did not, and
+    # the call then timed out before any chunk); the gap after it is three timeouts long.
+    clients = client_pool(case, 0.5)
     with suppress_instrumentation():
-        fake.enqueue(case.route, {"chunk_delay": 0.6})
+        fake.enqueue(case.route, {"chunk_delay": 1.5})
         plain = raised_by(lambda: run_call(clients, stream=True, is_async=is_async))
     instrument(case.provider)
-    fake.enqueue(case.route, {"chunk_delay": 0.6})
+    fake.enqueue(case.route, {"chunk_delay": 1.5})
     traced = raised_by(lambda: run_call(clients, stream=True, is_async=is_async))
     # Some SDKs wrap a read timeout mid-stream (openai), others let httpx's own through (groq).
     assert isinstance(traced, (case.timeout_error, TimeoutError)) or "Timeout" in type(traced).__name__
