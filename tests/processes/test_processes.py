@@ -208,6 +208,7 @@ def test_celery_prefork_children_each_report_their_own_tokens(
         producer.conf.broker_transport_options = {
             "data_folder_in": str(broker),
             "data_folder_out": str(broker),
+            "control_folder": str(broker),
         }
         for _ in range(tasks):
             producer.send_task("tests.processes.apps.celery_app.call")

@@ -23,7 +23,12 @@ if os.environ.get("APP_CALL_AT_IMPORT") == "1":
 
 folder = os.environ["CELERY_BROKER_FOLDER"]
 app = Celery("tokentrace-test", broker="filesystem://")
-app.conf.broker_transport_options = {"data_folder_in": folder, "data_folder_out": folder}
+# control_folder too: kombu's default is "control" in the working directory (the checkout).
+app.conf.broker_transport_options = {
+    "data_folder_in": folder,
+    "data_folder_out": folder,
+    "control_folder": folder,
+}
 app.conf.task_ignore_result = True
 
 
