@@ -171,6 +171,9 @@ def test_console_and_none_exporters_are_honoured_and_exit_fast(
     # No endpoint anywhere: an OTLP exporter would try localhost:4317 and wait at exit (21 s before).
     env = {**app_env(collector, fake, "exporter-choice")}
     del env["OTEL_EXPORTER_OTLP_ENDPOINT"], env["TOKENTRACE_EXIT_TIMEOUT"]
+    # The default batch delay and export interval: the console exporters print at exit, after "done",
+    # not in the middle of that line (their threads and the script's print interleave on stdout; seen in CI).
+    del env["OTEL_BSP_SCHEDULE_DELAY"], env["OTEL_METRIC_EXPORT_INTERVAL"]
     env.update(OTEL_TRACES_EXPORTER=choice, OTEL_METRICS_EXPORTER=choice)
     elapsed, printed = timed_exit(onecall_argv("configure"), env)
     print(f"OTEL_*_EXPORTER={choice}: exit {elapsed:.2f} s")
